@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run index test lint bench clean-index browser
+
+setup: $(STAMP)
+
+# torch first and alone: pinned to the local CPU build (see README).
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+index: setup
+	$(BIN)/rag index seeds/ --if-missing
+
+run: index
+	$(BIN)/streamlit run ui/app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+# Chromium and its driver for the browser test (Debian packages).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver)
+
+test: setup browser
+	$(BIN)/ruff check rag ui tests
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+clean-index:
+	rm -rf index/CURRENT index/snap-* index/.staging-*

