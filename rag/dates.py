@@ -15,7 +15,7 @@ from rag.text import fold
 
 # "17:28 | 02/12/2021 GMT+7", "09:08 - 14/08/2024", "02/07/2025" at the top of a capture.
 _PUBLISHED = re.compile(r"(?:\b\d{1,2}:\d{2}\s*[|\-–,]\s*)?\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b")
-_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 _FULL = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/((?:19|20)\d{2})(?![\d/])")
 _DAY_MONTH = re.compile(r"(?<![\d/.,])(\d{1,2})/(\d{1,2})(?![\d/])")

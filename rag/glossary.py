@@ -10,7 +10,6 @@ words; values are Vietnamese phrases, folded when used.
 
 from __future__ import annotations
 
-
 GLOSSARY: dict[str, tuple[str, ...]] = {
     # actions
     "agree": ("nhất trí", "thống nhất", "thỏa thuận", "đồng ý"), "agreed": ("nhất trí", "thống nhất", "thỏa thuận"),
@@ -78,7 +77,16 @@ GLOSSARY: dict[str, tuple[str, ...]] = {
 
 
 def expand(tokens: list[str]) -> list[str]:
-    """Folded Vietnamese tokens for the English tokens that the glossary knows."""
+    """Folded Vietnamese terms for the English tokens that the glossary knows.
+
+    A phrase of several syllables contributes only its syllable pairs: once folded,
+    its single syllables are ambiguous ("đồng ý" -> "y", "nhất trí" -> "nhat" = "Nhật").
+    """
     from rag.index import bm25_tokens
 
-    return [t for token in tokens for phrase in GLOSSARY.get(token, ()) for t in bm25_tokens(phrase)]
+    out = []
+    for token in tokens:
+        for phrase in GLOSSARY.get(token, ()):
+            terms = bm25_tokens(phrase)
+            out.extend([t for t in terms if "_" in t] or terms)
+    return out

@@ -195,7 +195,9 @@ class Index:
         manifest = read_manifest(directory)
         embedder = embedder_for(manifest["embedder"])
         if embedder.dim != manifest.get("dim"):
-            raise IndexMismatchError(f"index at {directory} has {manifest.get('dim')}-d vectors but {embedder.spec} makes {embedder.dim}-d; {REBUILD_HINT}")
+            raise IndexMismatchError(
+                f"index at {directory} has {manifest.get('dim')}-d vectors but {embedder.spec} makes {embedder.dim}-d; {REBUILD_HINT}"
+            )
         try:
             articles = [json.loads(line) for line in (snapshot / "articles.jsonl").read_text("utf-8").splitlines() if line]
             chunks = [json.loads(line) for line in (snapshot / "chunks.jsonl").read_text("utf-8").splitlines() if line]
@@ -204,7 +206,8 @@ class Index:
             bm25 = bm25s.BM25.load(str(snapshot / "bm25")) if chunks else None
         except (OSError, ValueError, RuntimeError) as exc:
             raise CorruptIndexError(f"index at {directory} is damaged ({exc}); {REBUILD_HINT}") from exc
-        if dense.ntotal != len(chunks) or len(chunks) != manifest.get("n_chunks") or sentence_matrix.shape[0] != manifest.get("n_sentences"):
+        counts = (dense.ntotal, len(chunks), sentence_matrix.shape[0])
+        if counts != (manifest.get("n_chunks"), manifest.get("n_chunks"), manifest.get("n_sentences")):
             raise CorruptIndexError(f"index at {directory} is inconsistent (vector and chunk counts differ); {REBUILD_HINT}")
         chunk_vectors = dense.reconstruct_n(0, dense.ntotal) if dense.ntotal else np.zeros((0, embedder.dim), np.float32)
         by_doc: dict[str, list[int]] = {}

@@ -60,7 +60,9 @@ def load_file(path: str | Path, data: bytes | None = None) -> list[RawDocument]:
         except OSError as exc:
             raise LoadError(f"{path}: cannot read file ({exc.strerror})") from exc
     if len(data) > MAX_FILE_BYTES:
-        raise LoadError(f"{path.name}: {len(data) // 2**20} MiB is too large for one article file (limit {MAX_FILE_BYTES // 2**20} MiB); split it")
+        raise LoadError(
+            f"{path.name}: {len(data) // 2**20} MiB is too large for one article file (limit {MAX_FILE_BYTES // 2**20} MiB); split it"
+        )
     doc_id = path.stem
     if suffix == ".pdf":
         return [RawDocument(doc_id, _pdf_text(path, data), str(path))]
@@ -135,7 +137,9 @@ def _pdf_text(path: Path, data: bytes) -> str:
     return text
 
 
-_BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "figcaption", "header", "footer", "blockquote"}
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "figcaption", "header", "footer", "blockquote",
+}
 _SKIP_TAGS = {"script", "style", "noscript", "nav", "aside", "form", "svg"}
 
 

@@ -15,10 +15,10 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rag.answer import Answer, ExtractiveAnswerer, Generator
+from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
 from rag.clean import Article, clean
-from rag.followup import contextualize
 from rag.embed import Embedder, configured_spec, load_embedder
+from rag.followup import contextualize
 from rag.index import REBUILD_HINT, Index, IndexMismatchError, NoIndexError, read_manifest
 from rag.load import LoadError, RawDocument, load_file, load_path
 from rag.retrieve import Filters, Hit, Retriever
@@ -140,7 +140,7 @@ class RAG:
         question = contextualize(check_question(question), history or [])
         vector = self.index.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.get("lexical_weight"))
-        hits = self.retriever.search(question, k=max(k, 10), filters=filters, query_vector=vector, **options)
+        hits = self.retriever.search(question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, **options)
         answer = self.generator.answer(question, analysis, hits, vector)
         answer.passages = hits[:k]
         return answer

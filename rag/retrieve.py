@@ -23,9 +23,9 @@ import numpy as np
 
 from rag.chunk import Chunk
 from rag.dates import dates_match, query_dates
-from rag.glossary import expand
+from rag.glossary import GLOSSARY, expand
 from rag.index import Index, bm25_tokens
-from rag.text import EN_STOPWORDS, detect_language, words
+from rag.text import EN_STOPWORDS, content_terms, detect_language, words
 
 # Measured on XQuAD vi->vi and en->vi and the seed questions; see README "Retrieval".
 LEXICAL_WEIGHT = 0.5
@@ -90,11 +90,14 @@ class Retriever:
             content = [t for t in words(query) if t not in EN_STOPWORDS]
             translated = {t: [w for w in expand([t]) if w in vocabulary] for t in content}
             covered = sum(t in vocabulary or bool(translated[t]) for t in content)
-            tokens = content + [w for t in content for w in translated[t]]
+            # A translated word is searched in Vietnamese only: the English spelling
+            # matches nothing or noise ("vietnam" in the credit "Vietnam+").
+            tokens = [t for t in content if t not in GLOSSARY] + [w for t in content for w in translated[t]]
         else:
             content = words(query)
             covered = sum(t in vocabulary for t in content)
         coverage = covered / len(content) if content else 0.0
+        tokens = content_terms(tokens)
         weight = LEXICAL_WEIGHT * coverage if lexical_weight is None else lexical_weight
         return QueryAnalysis(language, tokens, coverage, weight, query_dates(query))
 
@@ -117,7 +120,9 @@ class Retriever:
         if query_vector is None:
             query_vector = self.index.embedder.embed_queries([query])[0]
         dense = self._dense_scores(query_vector)
-        lexical = np.asarray(self.index.bm25.get_scores(analysis.tokens), dtype=np.float32) if analysis.tokens else np.zeros(len(chunks), np.float32)
+        lexical = np.zeros(len(chunks), np.float32)
+        if analysis.tokens:
+            lexical = np.asarray(self.index.bm25.get_scores(analysis.tokens), dtype=np.float32)
         matches = np.array([use_dates and _date_match(c, analysis.dates) for c in chunks])
 
         if mode == "dense":

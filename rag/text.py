@@ -27,6 +27,15 @@ VI_FUNCTION_WORDS = frozenset(
     """.split()
 )
 
+# Vietnamese function words (folded): they carry no topic, and question bigrams that
+# span them ("nga_da" in "Nga đã") match sentences by accident.
+VI_STOPWORDS = frozenset(
+    """
+    la cua va co khong gi nao bao nhieu nhung cac mot nhu the nay do o tai voi cho duoc
+    da se dang ve tu den trong khi thi sao ai dau hay hoac ma nhu rang vay con
+    """.split()
+)
+
 # English function words; kept out of the BM25 query so they cannot match a stray
 # Vietnamese syllable that happens to be spelled the same ("in", "to", "an").
 EN_STOPWORDS = frozenset(
@@ -52,6 +61,12 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Folded word (syllable) tokens."""
     return _WORD.findall(fold(text))
+
+
+def content_terms(tokens: list[str]) -> list[str]:
+    """Drop stopwords, and syllable pairs with a stopword in them, from query terms."""
+    stop = VI_STOPWORDS | EN_STOPWORDS
+    return [t for t in tokens if not any(part in stop for part in t.split("_"))]
 
 
 def has_vietnamese_marks(text: str) -> bool:

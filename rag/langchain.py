@@ -1,0 +1,48 @@
+"""LangChain integration: a ``BaseRetriever`` over the RAG index.
+
+    from rag.langchain import RAGRetriever
+    retriever = RAGRetriever.from_index_dir("index/", k=5)
+    docs = retriever.invoke("What did Vietnam and Russia agree in 2021?")
+
+Each ``Document`` carries the chunk's cleaned text and the metadata the CLI prints:
+doc_id, chunk_id, title, date, source, start, end, rank, score. Unlike LangChain's
+``FAISS.load_local``, nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.pipeline import RAG
+from rag.retrieve import Filters
+
+
+class RAGRetriever(BaseRetriever):
+    rag: RAG
+    k: int = 5
+    filters: Filters | None = None
+    mode: str = "hybrid"
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @classmethod
+    def from_index_dir(cls, index_dir: str | Path = "index", **kwargs) -> RAGRetriever:
+        return cls(rag=RAG.open(index_dir, seeds=None), **kwargs)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        hits = self.rag.search(query, k=self.k, filters=self.filters, mode=self.mode)
+        return [
+            Document(
+                page_content=h.chunk.text,
+                metadata={
+                    "doc_id": h.chunk.doc_id, "chunk_id": h.chunk.chunk_id, "title": h.chunk.title, "date": h.chunk.date,
+                    "source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end, "rank": h.rank, "score": h.score,
+                },
+            )
+            for h in hits
+        ]

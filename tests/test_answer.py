@@ -1,0 +1,66 @@
+"""Extractive answers with citations, abstention, follow-ups, bad questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import ABSTAIN_MESSAGE, VIETNAMESE_EVIDENCE_NOTE
+from rag.pipeline import QuestionError
+
+AGREED_AREAS = "tập trung vào các nội dung như trao đổi đoàn các cấp"
+EXAMPLES = [
+    "What did Vietnam and Russia agree in 2021?",
+    "Việt Nam và Nga đã nhất trí những gì năm 2021?",
+    "viet nam va nga da nhat tri nhung gi nam 2021",
+]
+
+
+@pytest.mark.parametrize("question", EXAMPLES)
+def test_example_answer_cites_the_agreed_areas(seed_rag, question):
+    answer = seed_rag.ask(question)
+    assert not answer.abstained
+    assert "[1]" in answer.answer
+    cited = [c for c in answer.citations if AGREED_AREAS in c.text]
+    assert cited, [c.chunk_id for c in answer.citations]
+    assert cited[0].doc_id == "003_6840ef67f51442b0"
+
+
+def test_citations_point_to_passages_and_quotes(seed_rag):
+    answer = seed_rag.ask("Có bao nhiêu lưu học sinh Việt Nam tại Nhật Bản?")
+    assert "51.000" in answer.answer and answer.language == "vi" and answer.note is None
+    for c in answer.citations:
+        assert f"[{c.n}]" in answer.answer
+        article = seed_rag.article(c.doc_id).text
+        assert article[c.start : c.end] == c.text
+        for s, e in c.quote_spans:
+            assert c.text[s:e] in c.quote
+
+
+def test_english_question_says_evidence_is_vietnamese(seed_rag):
+    answer = seed_rag.ask("How many Vietnamese students are there in Japan?")
+    assert answer.note == VIETNAMESE_EVIDENCE_NOTE and VIETNAMESE_EVIDENCE_NOTE in answer.answer
+    assert "51.000" in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question, message",
+    [
+        ("What did Vietnam and France agree about nuclear power plants?", ABSTAIN_MESSAGE["en"]),
+        ("Việt Nam và Pháp thỏa thuận gì về nhà máy điện hạt nhân?", ABSTAIN_MESSAGE["vi"]),
+    ],
+)
+def test_unanswerable_questions_abstain(seed_rag, question, message):
+    answer = seed_rag.ask(question)
+    assert answer.abstained and answer.answer == message and answer.citations == []
+    assert answer.passages  # the closest passages are still returned, for display
+
+
+def test_follow_up_carries_the_year_forward(seed_rag):
+    answer = seed_rag.ask("And what about 2024?", history=["What did Vietnam and Russia agree in 2021?"])
+    assert answer.citations and answer.citations[0].doc_id == "002_0f89e1410a4163cd"
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t", "x" * 5000])
+def test_bad_questions_are_refused(seed_rag, question):
+    with pytest.raises(QuestionError):
+        seed_rag.ask(question)

@@ -1,0 +1,31 @@
+"""Folding, language detection, sentence splitting."""
+
+from __future__ import annotations
+
+from rag.text import detect_language, fold, split_sentences
+
+
+def test_fold_removes_diacritics():
+    assert fold("Hợp tác Quốc phòng Đà Nẵng") == "hop tac quoc phong da nang"
+
+
+def test_detect_language():
+    assert detect_language("What did Vietnam and Russia agree in 2021?") == "en"
+    assert detect_language("Có bao nhiêu lưu học sinh Việt Nam tại Nhật Bản?") == "vi"
+    assert detect_language("co bao nhieu luu hoc sinh viet nam tai nhat ban") == "vi-nodiac"
+
+
+def test_sentences_split_glued_and_keep_abbreviations():
+    text = "Bão Yagi gây ra tại VN hồi tháng 9.Chủ tịch Quốc hội phát biểu. Tổng thống V.Putin nói 51.000 người. “Câu” mới!"
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    assert sentences == [
+        "Bão Yagi gây ra tại VN hồi tháng 9.",
+        "Chủ tịch Quốc hội phát biểu.",
+        "Tổng thống V.Putin nói 51.000 người.",
+        "“Câu” mới!",
+    ]
+
+
+def test_sentences_never_cross_paragraphs():
+    text = "Tiêu đề không dấu chấm\nĐoạn hai. Câu ba."
+    assert [text[s:e] for s, e in split_sentences(text)] == ["Tiêu đề không dấu chấm", "Đoạn hai.", "Câu ba."]
