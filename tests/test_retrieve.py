@@ -75,3 +75,18 @@ def test_hits_are_ranked_and_distinct(seed_rag):
 @pytest.mark.parametrize("mode", ["dense", "bm25", "rrf", "hybrid"])
 def test_all_modes_answer(seed_rag, mode):
     assert len(seed_rag.search("lưu học sinh Việt Nam tại Nhật Bản", k=3, mode=mode)) == 3
+
+
+def test_near_duplicate_articles_are_collapsed(writable_index, embedder, tmp_path):
+    from rag.pipeline import RAG
+    from tests.conftest import SEEDS
+
+    # The same wire story indexed twice under two names (a syndicated copy).
+    copy = tmp_path / "copy_of_004.txt"
+    copy.write_text((SEEDS / "004_ed8cdf30e0db6200.txt").read_text("utf-8"), encoding="utf-8")
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    rag.add_paths([copy])
+    hits = rag.search("Việt Nam và EU ký FPA năm 2019", k=5)
+    texts = [h.chunk.text for h in hits]
+    assert len(texts) == len(set(texts))
+    assert {"copy_of_004", "004_ed8cdf30e0db6200"} & {h.chunk.doc_id for h in hits}

@@ -29,3 +29,24 @@ def test_sentences_split_glued_and_keep_abbreviations():
 def test_sentences_never_cross_paragraphs():
     text = "Tiêu đề không dấu chấm\nĐoạn hai. Câu ba."
     assert [text[s:e] for s, e in split_sentences(text)] == ["Tiêu đề không dấu chấm", "Đoạn hai.", "Câu ba."]
+
+
+def test_language_detection_on_xquad():
+    import json
+
+    import pytest
+
+    from tests.conftest import ROOT
+
+    folder = ROOT.parent / "shared" / "benchmarks" / "xquad"
+    if not folder.exists():
+        pytest.skip(f"{folder} not present")
+
+    def questions(lang):
+        data = json.loads((folder / f"xquad.{lang}.json").read_text("utf-8"))
+        return [qa["question"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
+
+    assert all(detect_language(q) == "en" for q in questions("en"))
+    vietnamese = questions("vi")
+    assert all(detect_language(q) == "vi" for q in vietnamese)
+    assert sum(detect_language(fold(q)) == "vi-nodiac" for q in vietnamese) / len(vietnamese) >= 0.95
