@@ -1,0 +1,144 @@
+"""The real app in a real browser: ``streamlit run`` on a loopback port over a private
+copy of the seed index, driven by headless Chromium through selenium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+QUESTION = "What did Vietnam and Russia agree in 2021?"
+RUSSIA_DOC = "003_6840ef67f51442b0"
+SCREENSHOT = ROOT / "reports" / "screenshots" / "chat.png"
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not serve {url} within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def server(writable_index, tmp_path) -> Iterator[str]:
+    """The app on a free loopback port; always terminated."""
+    port = _free_port()
+    log = tmp_path / "streamlit.log"
+    env = os.environ | {"RAG_INDEX_DIR": str(writable_index), "RAG_REPORTS_DIR": str(tmp_path / "reports")}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"),
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    assert "Traceback" not in log.read_text(errors="replace"), "the server logged an exception"
+
+
+@pytest.fixture
+def driver(tmp_path):
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER} (make browser)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def toggle_first_article(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    summary = driver.find_element(By.CSS_SELECTOR, '[class*="st-key-card-"] [data-testid="stExpander"] summary')
+    # A script click: the chat keeps itself scrolled to the bottom as content grows, so
+    # the summary of a long open article sits under the app's header, which takes a real click.
+    driver.execute_script("arguments[0].click();", summary)
+
+
+def test_chat_answers_with_a_visible_citation_card(server, driver, tmp_path, capsys):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 60)
+    start = time.perf_counter()
+    driver.get(server)
+    chat_input = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]')))
+    page_ready = time.perf_counter() - start
+    chat_input.send_keys(QUESTION)
+    chat_input.send_keys(Keys.ENTER)
+    card = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, f'.qa-card[data-doc-id="{RUSSIA_DOC}"]')))
+    first_answer = time.perf_counter() - start
+    with capsys.disabled():
+        print(f"\n[browser] chat ready {page_ready:.2f} s after driver.get, first answer visible after {first_answer:.2f} s "
+              "(fresh server process, index on disk)")
+
+    answer = driver.find_element(By.CSS_SELECTOR, ".qa-answer")
+    assert "[1]" in answer.text
+    assert card.find_element(By.CSS_SELECTOR, "mark").is_displayed(), "the supporting sentence is highlighted"
+    assert "Việt Nam - Liên Bang Nga" in card.text
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+
+    # The whole article opens in place, the passage marked inside it.
+    toggle_first_article(driver)
+    article = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".qa-article .qa-in-article mark")))
+    assert article.text.strip()
+    toggle_first_article(driver)  # closed again for the screenshot
+    wait.until(EC.invisibility_of_element_located((By.CSS_SELECTOR, ".qa-article")))
+
+    # Taller for the screenshot, so it holds the title, the question, the answer and its card.
+    driver.set_window_size(1400, 1300)
+    time.sleep(1)  # the closing expander and the resize settle
+    shot = tmp_path / "chat.png"
+    assert driver.save_screenshot(str(shot))
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT)

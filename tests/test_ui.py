@@ -1,0 +1,211 @@
+"""The chat app driven through Streamlit's AppTest: the real app file, the real
+embedder, a private copy of the seed index (``writable_index``). No mocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "ui" / "app.py"
+RUSSIA_2021 = "What did Vietnam and Russia agree in 2021?"
+RUSSIA_DOC = "003_6840ef67f51442b0"
+ABSTAIN_MESSAGE = "The articles do not contain this information."
+
+# A made-up article: nothing in the seeds mentions salmon or Norway, and the number is
+# distinctive, so finding it cited proves the upload was indexed and is searchable.
+SALMON_ARTICLE = """Việt Nam và Na Uy ký thỏa thuận hợp tác nuôi cá hồi năm 2025
+
+Hà Nội, ngày 12/3/2025. Bộ Nông nghiệp Việt Nam và Bộ Thủy sản Na Uy đã ký thỏa thuận hợp tác nuôi cá hồi tại tỉnh Lào Cai.
+Theo thỏa thuận, hai bên sẽ xây dựng trang trại cá hồi với sản lượng dự kiến 7.318 tấn mỗi năm.
+Na Uy sẽ chuyển giao công nghệ nuôi cá hồi nước lạnh và đào tạo 240 kỹ sư Việt Nam trong giai đoạn 2025-2027.
+"""
+SALMON_QUESTION = "Trang trại cá hồi hợp tác giữa Việt Nam và Na Uy có sản lượng dự kiến bao nhiêu tấn mỗi năm?"
+
+
+@pytest.fixture
+def app(writable_index, monkeypatch) -> AppTest:
+    """The app on a private seed index, first page load done. The environment is set
+    before the run: the app reads RAG_INDEX_DIR at run time."""
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    return at.chat_input(key="chat_input").set_value(question).run()
+
+
+def html(at: AppTest) -> list[str]:
+    return [h.value for h in at.main.get("html")]
+
+
+def answers(at: AppTest) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", v) for v in html(at) if 'class="qa-answer"' in v]
+
+
+def card_docs(at: AppTest) -> list[str]:
+    """doc_ids of the passage cards on the page, in order."""
+    return [doc for v in html(at) if 'class="qa-card"' in v for doc in re.findall(r'data-doc-id="([^"]+)"', v)]
+
+
+def test_example_question_is_answered_with_citations(writable_index, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    start = time.perf_counter()
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    loaded = time.perf_counter() - start
+    assert [b for b in at.button if b.label == RUSSIA_2021], "the empty chat offers the example questions"
+    at.button(key="example-0").click().run()
+    first_answer = time.perf_counter() - start
+    with capsys.disabled():
+        print(f"\n[AppTest] page load {loaded:.2f} s, time to first answer {first_answer:.2f} s (index exists, model loaded in-process)")
+
+    assert not at.exception and not at.error
+    assert len(answers(at)) == 1 and "[1]" in answers(at)[0]
+    assert RUSSIA_DOC in card_docs(at)
+    # English question over Vietnamese sources: the note is shown on its own.
+    assert any("The quoted evidence is in Vietnamese." in c.value for c in at.main.caption)
+    assert not any(b.label == RUSSIA_2021 for b in at.button), "examples give way to the chat"
+
+
+def test_the_whole_article_opens_with_the_passage_highlighted(app):
+    ask(app, RUSSIA_2021)
+    expander = app.main.expander[0]
+    assert expander.label == "Read the whole article"
+    # Opening a lazy expander is a widget change: its key's state becomes True.
+    app.session_state[expander.key] = True
+    app.run()
+    article = [v for v in html(app) if 'class="qa-article"' in v]
+    assert len(article) == 1
+    assert '<span class="qa-in-article">' in article[0] and "<mark>" in article[0]
+
+
+def test_date_filter_changes_the_result(app):
+    app.sidebar.date_input(key="date_from").set_value(dt.date(2022, 1, 1)).run()
+    ask(app, RUSSIA_2021)
+    assert not app.exception and not app.error
+    docs = card_docs(app)
+    assert docs and RUSSIA_DOC not in docs, "the 2021 article is filtered out"
+    assert any("dates 2022-01-01" in c.value for c in app.main.caption), "the answer says which filters shaped it"
+
+
+def test_follow_up_question_uses_the_history(app):
+    ask(app, RUSSIA_2021)
+    ask(app, "What about 2024?")
+    assert not app.exception and not app.error
+    assert any(c.value.startswith("Read as: What about 2024?") and "Russia" in c.value for c in app.main.caption)
+    assert "002_0f89e1410a4163cd" in card_docs(app)[1:], "the 2024 Russia article answers the follow-up"
+
+
+def test_uploaded_article_is_searchable_and_removable(app, writable_index):
+    before = app.sidebar.metric[0].value
+    app.sidebar.file_uploader(key="upload_files").set_value(("ca_hoi_na_uy.txt", SALMON_ARTICLE.encode(), "text/plain"))
+    next(b for b in app.sidebar.button if b.label == "Add to the index").click().run()
+    assert not app.exception
+    assert any("ca_hoi_na_uy" in s.value for s in app.sidebar.success)
+    assert int(app.sidebar.metric[0].value) == int(before) + 1
+
+    ask(app, SALMON_QUESTION)
+    assert not app.exception and not app.error
+    assert card_docs(app)[0] == "ca_hoi_na_uy"
+    assert "7.318" in answers(app)[0]
+
+    app.sidebar.selectbox(key="remove_choice").set_value("ca_hoi_na_uy").run()
+    app.sidebar.button(key="remove_button").click().run()
+    assert not app.exception
+    assert int(app.sidebar.metric[0].value) == int(before)
+    assert "ca_hoi_na_uy" not in (writable_index / (writable_index / "CURRENT").read_text().strip() / "manifest.json").read_text()
+
+
+def test_unanswerable_question_abstains_and_shows_closest_passages(app):
+    ask(app, "What did Vietnam and France agree about nuclear power plants?")
+    assert not app.exception and not app.error
+    assert [w.value for w in app.main.warning] == [ABSTAIN_MESSAGE]
+    assert any(c.value == "Closest passages (not used as evidence)" for c in app.main.caption)
+    assert card_docs(app), "the passages looked at are shown"
+    assert not answers(app), "no answer text besides the abstention"
+
+
+def test_empty_question_shows_an_error(app):
+    ask(app, "   ")
+    assert not app.exception
+    assert [e.value for e in app.error] == ["The question is empty; type a question."]
+
+
+def test_bad_upload_shows_why_and_leaves_the_index(app, writable_index):
+    manifest = writable_index / (writable_index / "CURRENT").read_text().strip() / "manifest.json"
+    before = manifest.read_text()
+    app.sidebar.file_uploader(key="upload_files").set_value(("x.txt", bytes(range(256)) * 8, "text/plain"))
+    next(b for b in app.sidebar.button if b.label == "Add to the index").click().run()
+    assert not app.exception
+    assert [e.value for e in app.sidebar.error] == ["Not added: x.txt: looks like a binary file, not text"]
+    assert (writable_index / "CURRENT").exists() and manifest.read_text() == before
+    ask(app, RUSSIA_2021)
+    assert RUSSIA_DOC in card_docs(app), "the index still answers"
+
+
+def test_no_index_and_no_seeds_shows_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(tmp_path / "no-seeds"))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("The index cannot be opened:")
+    assert not at.get("chat_input"), "no chat without an index"
+
+
+def test_missing_index_is_built_with_progress(tmp_path, monkeypatch):
+    # One seed article keeps the build to seconds; the path is the same as for all five.
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "002_0f89e1410a4163cd.txt").write_bytes((ROOT / "seeds" / "002_0f89e1410a4163cd.txt").read_bytes())
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(seeds))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception and not at.error
+    assert [s.label for s in at.status] == ["Index built: 1 articles, 16 passages"]
+    assert at.get("progress")[0].value == 100
+    assert (tmp_path / "index" / "CURRENT").exists()
+    ask(at, "Who did General Phan Van Giang hold talks with in August 2024?")
+    assert card_docs(at) and set(card_docs(at)) == {"002_0f89e1410a4163cd"}
+
+
+def test_evaluation_page_without_a_report(writable_index, tmp_path, monkeypatch):
+    pytest.importorskip("rag.evaluate.report")
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_REPORTS_DIR", str(tmp_path / "reports"))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("evaluation.py").run()
+    assert not at.exception and not at.error
+    assert any(i.value.startswith("No evaluation report yet") for i in at.info)
+    assert at.button(key="run_eval")
+
+
+def test_evaluation_page_runs_the_questions_and_shows_the_report(writable_index, tmp_path, monkeypatch):
+    pytest.importorskip("rag.evaluate.report")
+    lines = (ROOT / "eval" / "questions.jsonl").read_text("utf-8").splitlines()
+    subset = lines[:3] + [line for line in lines if '"unanswerable": true' in line][:2]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(subset) + "\n", "utf-8")
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("RAG_QUESTIONS", str(questions))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("evaluation.py").run()
+    at.button(key="run_eval").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("New report written to") for s in at.success)
+    assert any(h.value.startswith("Latest report:") for h in at.subheader)
+    assert len(at.dataframe) == 3, "retrieval, answers and the per-question table"
+    assert any(m.label == "retrieval p50" for m in at.metric), "latency figures"
+    assert at.get("image"), "the report's plots are shown"
+
+    at.selectbox(key="inspect_question").set_value("en-students-japan").run()
+    assert not at.exception
+    assert "000_0b8d2cb8de87471d" in card_docs(at), "the drill-down lists the retrieved passages"

@@ -1,0 +1,226 @@
+"""Evaluation page: the latest report (metrics, plots, every question with what was
+retrieved for it) and a button that runs the test question set and writes a new one.
+
+Reports and questions are found where the ``rag eval`` command puts and reads them,
+relative to the working directory; ``RAG_REPORTS_DIR`` and ``RAG_QUESTIONS`` point the
+page elsewhere (the tests use them to stay out of the project's reports/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from highlight import CSS, answer_html
+from loader import get_rag, guarded, index_dir, index_lock, progress_bar_callback
+
+log = logging.getLogger("ui")
+
+METRIC_COLUMNS = ["R@1", "R@3", "R@5", "R@10", "MRR", "nDCG@10", "n"]
+QUESTION_COLUMNS = ["id", "lang", "question", "unanswerable", "first_relevant_rank", "correct", "abstained"]
+
+
+def reports_root() -> Path:
+    return Path(os.environ.get("RAG_REPORTS_DIR", "reports"))
+
+
+def questions_path() -> Path:
+    return Path(os.environ.get("RAG_QUESTIONS", "eval/questions.jsonl"))
+
+
+@guarded("showing the evaluation")
+def evaluation_page() -> None:
+    st.html(CSS)
+    st.title("Evaluation")
+    try:
+        from rag.evaluate.report import latest_report
+    except ImportError as exc:
+        log.warning("evaluation module unavailable: %s", exc)
+        st.error(f"The evaluation module is not available in this installation ({exc}).")
+        return
+    run_section()
+    report = latest_report(reports_root())
+    if report is None:
+        st.info(f"No evaluation report yet in {reports_root()}/. Run the test questions above to create one.")
+        return
+    render_report(report)
+
+
+def run_section() -> None:
+    from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG
+
+    path = questions_path()
+    count = _count_lines(path)
+    with st.container(border=True):
+        st.markdown("**Run the test question set**")
+        if count:
+            st.caption(f"{count} questions from {path}, asked against the index the chat uses (uploads included).")
+        else:
+            st.caption(f"No test questions at {path}.")
+        configs = st.multiselect(
+            "Retrieval configurations", options=list(CONFIGS), default=[DEFAULT_CONFIG], key="eval_configs",
+            help="Each configuration is scored on retrieval; answers, latency and the per-question details come from the first.",
+        )
+        ready = bool(count and configs)
+        if st.button("Run the test questions", type="primary", icon=":material/play_arrow:", disabled=not ready, key="run_eval"):
+            run_evaluation(path, configs)
+
+
+def run_evaluation(path: Path, configs: list[str]) -> None:
+    from rag.evaluate.questions import evaluate_questions
+    from rag.evaluate.report import write_report
+
+    rag = get_rag()
+    if rag is None:
+        return
+    bar = st.progress(0.0, text="Starting…")
+    update = progress_bar_callback(bar)
+    try:
+        # Held for the whole run: an upload in the middle would change the index under it.
+        with index_lock(str(index_dir())):
+            metrics = evaluate_questions(rag, path, k=10, configs=configs, progress=lambda done, total: update("question", done, total))
+        report = write_report(metrics, report_dir=reports_root())
+    except (OSError, ValueError) as exc:
+        # A malformed question file (QuestionFileError is a ValueError, its message names
+        # the line) or an unwritable report folder.
+        log.warning("evaluation failed: %s", exc)
+        bar.empty()
+        st.error(f"The evaluation could not run: {exc}")
+        return
+    bar.empty()
+    st.success(f"New report written to {report}.")
+
+
+def render_report(report: Path) -> None:
+    try:
+        metrics = json.loads((report / "metrics.json").read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable report %s: %s", report, exc)
+        st.error(f"The report at {report} cannot be read ({exc}).")
+        return
+    meta = metrics.get("meta", {})
+    written = meta.get("created_at") or dt.datetime.fromtimestamp((report / "metrics.json").stat().st_mtime).isoformat(timespec="seconds")
+    st.subheader(f"Latest report: {report.name}")
+    details = [str(report), f"written {written}"]
+    if meta.get("n_questions") is not None:
+        details.append(f"{meta['n_questions']} questions ({meta.get('n_answerable', '?')} answerable)")
+    if meta.get("duration_s") is not None:
+        details.append(f"took {meta['duration_s']} s")
+    st.caption(" · ".join(details))
+    for warning in meta.get("warnings", []):
+        st.warning(warning)
+
+    st.markdown("**Retrieval** (answerable questions)")
+    st.dataframe(retrieval_table(metrics.get("configs", {})).round(3), width="stretch")
+    st.markdown("**Answers**")
+    st.dataframe(answer_table(metrics.get("answers", {})).round(3), width="stretch")
+    latency = metrics.get("latency_ms", {})
+    if latency:
+        st.markdown("**Latency**")
+        for column, (name, value) in zip(st.columns(len(latency)), latency.items()):
+            column.metric(name.replace("_", " "), "–" if value is None else f"{value:.0f} ms")
+
+    plots = sorted(report.glob("*.png"))
+    if plots:
+        st.markdown("**Plots**")
+        columns = st.columns(2)
+        for i, plot in enumerate(plots):
+            columns[i % 2].image(str(plot), caption=plot.stem.replace("_", " "))
+
+    questions = metrics.get("questions", [])
+    if questions:
+        render_questions(questions)
+    markdown = report / "report.md"
+    if markdown.exists():
+        with st.expander("The whole report (Markdown)"):
+            st.markdown(markdown.read_text("utf-8"))
+
+
+def retrieval_table(configs: dict[str, Any]) -> pd.DataFrame:
+    """One row per configuration and language: overall first, then each language."""
+    rows = []
+    for name, result in configs.items():
+        rows.append({"config": name, "lang": "all", **result.get("overall", {})})
+        rows += [{"config": name, "lang": lang, **values} for lang, values in result.get("by_lang", {}).items()]
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    ordered = [c for c in ["config", "lang", *METRIC_COLUMNS] if c in table.columns]
+    return table[ordered + [c for c in table.columns if c not in ordered]].set_index(["config", "lang"])
+
+
+def answer_table(answers: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"lang": "all", **answers.get("overall", {})}]
+    rows += [{"lang": lang, **values} for lang, values in answers.get("by_lang", {}).items()]
+    return pd.DataFrame(rows).set_index("lang")
+
+
+def question_table(questions: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per question. ``first_relevant_rank`` is one number per configuration;
+    it becomes one column each ("rank hybrid", "rank dense", …)."""
+    rows = []
+    for q in questions:
+        row = {c: q.get(c) for c in QUESTION_COLUMNS if c != "first_relevant_rank"}
+        ranks = q.get("first_relevant_rank")
+        if isinstance(ranks, dict):
+            row.update({f"rank {name}": rank for name, rank in ranks.items()})
+        else:
+            row["first relevant rank"] = ranks
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_questions(questions: list[dict[str, Any]]) -> None:
+    st.markdown("**Questions**")
+    st.dataframe(question_table(questions), hide_index=True, width="stretch")
+    by_id = {str(q.get("id")): q for q in questions}
+    chosen = st.selectbox(
+        "Inspect a question", options=list(by_id), index=None, key="inspect_question", placeholder="Choose a question",
+        format_func=lambda i: f"{i}: {by_id[i].get('question', '')}",
+    )
+    if chosen is not None:
+        render_question_detail(by_id[chosen])
+
+
+def render_question_detail(question: dict[str, Any]) -> None:
+    """What the system did with one question: its answer, then every retrieved passage,
+    relevant ones flagged, so a miss can be traced to retrieval or to answering."""
+    verdict = "abstained" if question.get("abstained") else ("correct" if question.get("correct") else "not correct")
+    ranks = question.get("first_relevant_rank")
+    if isinstance(ranks, dict):
+        ranks = ", ".join(f"{name} {rank or '—'}" for name, rank in ranks.items())
+    st.markdown(f"**{escape(str(question.get('question', '')))}**")
+    st.caption(
+        f"language {question.get('lang')} · {'unanswerable' if question.get('unanswerable') else 'answerable'} · "
+        f"first relevant rank: {ranks or '—'} · answer {verdict}"
+    )
+    st.html(f'<div class="qa-answer">{answer_html(str(question.get("answer", "")))}</div>')
+    cited = set(question.get("citations", []))
+    for hit in question.get("retrieved", []):
+        flags = ["relevant" if hit.get("relevant") else "not relevant"] + (["cited"] if hit.get("chunk_id") in cited else [])
+        doc_id, chunk_id = str(hit.get("doc_id")), str(hit.get("chunk_id"))
+        with st.container(border=True):
+            st.html(
+                f'<div class="qa-card" data-doc-id="{escape(doc_id)}" data-chunk-id="{escape(chunk_id)}">'
+                f'<div class="qa-card-head"><span class="qa-card-label">#{hit.get("rank")}</span> '
+                f'{escape(str(hit.get("title") or doc_id))}</div>'
+                f'<div class="qa-meta">{escape(chunk_id)} · score {float(hit.get("score") or 0):.3f} · {escape(", ".join(flags))}</div>'
+                f'<div class="qa-passage">{escape(str(hit.get("text", "")))}</div></div>'
+            )
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return sum(1 for line in path.read_text("utf-8").splitlines() if line.strip())
+    except OSError:
+        return 0
+
+
+evaluation_page()
