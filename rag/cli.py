@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rag.answer import Answer
+from rag.generate import configured_llm
 from rag.index import IndexError_, NoIndexError, read_manifest
 from rag.load import LoadError
 from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
@@ -78,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question", nargs="+")
     _add_retrieval_options(p)
+    _add_llm_option(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="interactive questions with history (follow-ups work)")
+    _add_retrieval_options(p)
+    _add_llm_option(p)
+    p.set_defaults(func=cmd_chat)
 
     try:
         from rag.evaluate.cli import add_eval_parser
@@ -97,6 +104,11 @@ def _add_retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="append", dest="sources", help="only these sources (repeatable)")
     p.add_argument("--from", dest="date_from", help="articles published on or after (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", help="articles published on or before (YYYY-MM-DD)")
+
+
+def _add_llm_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", default=configured_llm(),
+                   help="write answers with an LLM: llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] (default RAG_LLM; none: extractive)")
 
 
 def _open(index_dir: Path) -> RAG:
@@ -167,15 +179,53 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
-    rag = _open(args.index_dir)
-    answer = rag.ask(question, k=args.k, filters=_filters(args))
+    rag = _open(args.index_dir).use_llm(args.llm)
     if args.json:
-        print(json.dumps(answer_json(answer), ensure_ascii=False))
+        print(json.dumps(answer_json(rag.ask(question, k=args.k, filters=_filters(args))), ensure_ascii=False))
     else:
-        print(answer.answer)
-        for c in answer.citations:
-            print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}\n    « {c.quote} »")
+        print_answer(rag.ask(question, k=args.k, filters=_filters(args), on_token=_streamer(args.llm)), streamed=bool(args.llm))
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    rag = _open(args.index_dir).use_llm(args.llm)
+    history: list[str] = []
+    print("Ask about the articles; an empty line or Ctrl-D ends.", file=sys.stderr)
+    while True:
+        try:
+            question = input("? ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            answer = rag.ask(question, k=args.k, filters=_filters(args), history=history, on_token=_streamer(args.llm))
+        except QuestionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if answer.question != question:
+            print(f"(read as: {answer.question})", file=sys.stderr)
+        print_answer(answer, streamed=bool(args.llm))
+        history.append(answer.question)
+    return 0
+
+
+def _streamer(llm: str | None):
+    """Print tokens as they come when an LLM writes the answer."""
+    if not llm:
+        return None
+    return lambda token: print(token, end="", flush=True, file=sys.stderr)
+
+
+def print_answer(answer: Answer, streamed: bool = False) -> None:
+    if streamed:
+        print(file=sys.stderr)
+    print(answer.answer)
+    for s in answer.sentences:
+        if not s.supported:
+            print(f"  (unsupported by the passages: {s.text})")
+    for c in answer.citations:
+        print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}\n    « {c.quote} »")
 
 
 def hit_json(h: Hit) -> dict:
@@ -190,6 +240,8 @@ def answer_json(a: Answer) -> dict:
         "answer": a.answer,
         "abstained": a.abstained,
         "language": a.language,
+        "generated_by": a.generated_by,
+        "sentences": [{"text": s.text, "citations": s.citations, "supported": s.supported} for s in a.sentences],
         "citations": [
             {"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "title": c.title, "date": c.date, "source": c.source,
              "text": c.text, "quote": c.quote}

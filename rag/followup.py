@@ -31,17 +31,40 @@ def names(text: str) -> list[str]:
     return [" ".join(run) for run in found]
 
 
+def is_follow_up(question: str) -> bool:
+    """Does the question lean on the previous turn? Short questions and ones that start
+    like "What about ...", "Còn ... thì sao?" do."""
+    return bool(_FOLLOW_UP_START.search(question.strip())) or len(question.split()) <= 5
+
+
 def contextualize(question: str, history: list[str]) -> str:
     """The question, completed with what the last question said and it does not."""
-    if not history:
+    if not history or not is_follow_up(question):
         return question
     previous = history[-1]
-    is_follow_up = bool(_FOLLOW_UP_START.search(question.strip())) or len(question.split()) <= 5
-    if not is_follow_up:
-        return question
     additions = []
     if not query_dates(question):
         additions += query_dates(previous)
     if len(names(question)) < 2:
         additions += [n for n in names(previous) if n.lower() not in question.lower()]
     return f"{question} ({' '.join(additions)})" if additions else question
+
+
+REWRITE_PROMPT = """Rewrite the last question of this conversation as one standalone question, in the same
+language as the last question, keeping every name, place and date it needs from the earlier questions.
+Reply with the rewritten question only.
+
+Earlier questions:
+{history}
+Last question: {question}"""
+
+
+def rewrite_follow_up(chat_model, question: str, history: list[str]) -> str:
+    """With an LLM: the follow-up rewritten as a standalone question. Falls back to
+    ``contextualize`` if the model's reply is empty or implausibly long."""
+    prompt = REWRITE_PROMPT.format(history="\n".join(f"- {h}" for h in history[-3:]), question=question)
+    reply = chat_model.invoke([("human", prompt)]).content
+    reply = reply.strip().strip('"').splitlines()[0].strip() if isinstance(reply, str) and reply.strip() else ""
+    if not reply or len(reply) > 3 * len(question) + 200:
+        return contextualize(question, history)
+    return reply

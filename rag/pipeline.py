@@ -18,7 +18,7 @@ from pathlib import Path
 from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
 from rag.clean import Article, clean
 from rag.embed import Embedder, configured_spec, load_embedder
-from rag.followup import contextualize
+from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import REBUILD_HINT, Index, IndexMismatchError, NoIndexError, read_manifest
 from rag.load import LoadError, RawDocument, load_file, load_path
 from rag.retrieve import Filters, Hit, Retriever
@@ -52,6 +52,19 @@ class RAG:
         self.index_dir = index_dir
         self.retriever = Retriever(index)
         self.generator = generator or ExtractiveAnswerer(index)
+        self.chat_model = None  # set by use_llm; also rewrites follow-up questions
+
+    def use_llm(self, spec: str | None) -> RAG:
+        """Answer with the LLM that ``spec`` names (see rag.generate), or extractively
+        when ``spec`` is None or empty."""
+        if not spec:
+            self.generator, self.chat_model = ExtractiveAnswerer(self.index), None
+            return self
+        from rag.generate import LLMAnswerer, load_chat_model
+
+        self.chat_model = load_chat_model(spec)
+        self.generator = LLMAnswerer(self.index, self.chat_model, spec)
+        return self
 
     # ---------------------------------------------------------------- open
     @classmethod
@@ -129,19 +142,32 @@ class RAG:
         self.retriever = Retriever(self.index)
         if isinstance(self.generator, ExtractiveAnswerer):
             self.generator = ExtractiveAnswerer(self.index)
+        else:  # an LLMAnswerer keeps its model; its extractive scorer must see the new index
+            self.generator.extractive = ExtractiveAnswerer(self.index)
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
         return self.retriever.search(check_question(query), k=k, filters=filters, **options)
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None, history: list[str] | None = None, **options) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filters | None = None,
+        history: list[str] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        **options,
+    ) -> Answer:
         """Answer ``question``; ``history`` (earlier questions of the chat, oldest first)
-        completes a follow-up such as "What about 2024?"."""
-        question = contextualize(check_question(question), history or [])
+        turns a follow-up such as "What about 2024?" into a standalone question;
+        ``on_token`` receives the answer as it is generated."""
+        question = check_question(question)
+        if history and is_follow_up(question):
+            question = rewrite_follow_up(self.chat_model, question, history) if self.chat_model else contextualize(question, history)
         vector = self.index.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.get("lexical_weight"))
         hits = self.retriever.search(question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, **options)
-        answer = self.generator.answer(question, analysis, hits, vector)
+        answer = self.generator.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
         return answer
 

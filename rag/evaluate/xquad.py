@@ -30,13 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import VIETNAMESE_EVIDENCE_NOTE
 from rag.chunk import MAX_CHUNK_TOKENS, OVERLAP_SENTENCES
 from rag.embed import DEFAULT_EMBEDDER, configured_spec, load_embedder
 from rag.evaluate import metrics as m
 from rag.evaluate.questions import (
     CONFIGS,
     LANGS,
+    answer_sentences,
     breakdown,
     index_meta,
     latency_summary,
@@ -220,13 +220,6 @@ def _evaluate_one(rag: RAG, item: XQuADItem, lang: str, configs: Sequence[str], 
             answer_in_sentence=m.answer_in_text(text, item.answers),
         )
     return row
-
-
-def answer_sentences(answer: str) -> str:
-    """The quoted sentences of an answer, without the language note and ``[n]`` markers."""
-    if answer.startswith(VIETNAMESE_EVIDENCE_NOTE):
-        answer = answer[len(VIETNAMESE_EVIDENCE_NOTE) :]
-    return " ".join(re.sub(r"\s*\[\d+\]", " ", answer).split())
 
 
 def _shorten(text: str) -> str:

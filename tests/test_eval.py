@@ -1,0 +1,184 @@
+"""End to end: `rag eval` on a small question file over the seed index, and on XQuAD
+with a few paragraphs; the report folder, `latest`, and the Python API the UI calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.answer import VIETNAMESE_EVIDENCE_NOTE
+from rag.cli import main
+from rag.evaluate.questions import QuestionFileError, answer_sentences, evaluate_questions, load_questions, parse_configs
+from rag.evaluate.report import latest_report, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+XQUAD = ROOT.parent / "shared" / "benchmarks" / "xquad"
+
+SPAN_STUDENTS = "Số lưu học sinh Việt Nam tại Nhật Bản hiện đạt hơn 51.000 người"
+QUESTIONS = [
+    {"id": "q1", "question": "How many Vietnamese students are studying in Japan?", "lang": "en",
+     "gold_docs": ["000_0b8d2cb8de87471d"], "gold_spans": [SPAN_STUDENTS], "answer_all": [["51.000", "51,000"]], "unanswerable": False},
+    {"id": "q2", "question": "Số lưu học sinh Việt Nam tại Nhật Bản là bao nhiêu?", "lang": "vi",
+     "gold_docs": ["000_0b8d2cb8de87471d"], "gold_spans": [SPAN_STUDENTS], "answer_all": [["51.000"]], "unanswerable": False},
+    {"id": "q3", "question": "Bo truong Phan Van Giang moi Bo truong Quoc phong Nga tham du su kien gi?", "lang": "vi-nodiac",
+     "gold_docs": ["002_0f89e1410a4163cd"],
+     "gold_spans": ["Triển lãm Quốc phòng quốc tế Việt Nam 2024, Bộ trưởng Phan Văn Giang trân trọng kính mời"],
+     "answer_all": [["Triển lãm Quốc phòng quốc tế"]], "unanswerable": False},
+    {"id": "q4", "question": "Which contest did Vietnam host for the first time in 2021 at the International Army Games?", "lang": "en",
+     "gold_docs": ["003_6840ef67f51442b0"],
+     "gold_spans": ["lần đầu tiên Bộ Quốc phòng Việt Nam đăng cai thành công Cuộc thi “Xạ thủ bắn tỉa và vùng tai nạn”"],
+     "answer_all": [["Xạ thủ bắn tỉa"]], "unanswerable": False},
+    {"id": "q5", "question": "What was the price of rice exported to the Philippines in 2023?", "lang": "en",
+     "gold_docs": [], "gold_spans": [], "answer_all": [], "unanswerable": True},
+]
+
+
+@pytest.fixture
+def questions_file(tmp_path) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS) + "\n", "utf-8")
+    return path
+
+
+def _check_unit_interval(summary: dict) -> None:
+    for key, value in summary.items():
+        if not key.startswith("n"):
+            assert value is None or 0.0 <= value <= 1.0, (key, value)
+
+
+def _run_json(argv: list[str], capsys) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_eval_questions_end_to_end(seed_index_dir, questions_file, tmp_path, capsys):
+    reports = tmp_path / "reports"
+    metrics = _run_json(["eval", str(questions_file), "--index-dir", str(seed_index_dir), "--json",
+                         "--report-dir", str(reports), "--compare", "dense,hybrid,hybrid-nolex"], capsys)
+
+    assert set(metrics) >= {"configs", "answers", "latency_ms", "questions", "meta"}
+    assert list(metrics["configs"]) == ["dense", "hybrid", "hybrid-nolex"]
+    for config in metrics["configs"].values():
+        assert set(config["overall"]) == {"R@1", "R@3", "R@5", "R@10", "MRR", "nDCG@10", "n"}
+        assert config["overall"]["n"] == 4  # answerable questions only
+        assert set(config["by_lang"]) == {"en", "vi", "vi-nodiac"}
+        for summary in [config["overall"], *config["by_lang"].values()]:
+            _check_unit_interval(summary)
+    answers = metrics["answers"]
+    expected = {"accuracy", "abstention_precision", "abstention_recall", "citation_precision", "citation_coverage", "n"}
+    assert set(answers["overall"]) >= expected
+    for summary in [answers["overall"], *answers["by_lang"].values()]:
+        _check_unit_interval(summary)
+    assert answers["overall"]["n"] == 5
+    assert metrics["configs"]["hybrid"]["overall"]["R@10"] == 1.0  # all gold spans were found in the index
+    assert metrics["meta"]["warnings"] == []
+    latency = metrics["latency_ms"]
+    assert 0 < latency["retrieval_p50"] <= latency["retrieval_p95"] and 0 < latency["answer_p50"] <= latency["answer_p95"]
+
+    rows = {q["id"]: q for q in metrics["questions"]}
+    assert set(rows) == {"q1", "q2", "q3", "q4", "q5"}
+    q1 = rows["q1"]
+    expected = {"id", "question", "lang", "unanswerable", "first_relevant_rank", "correct", "abstained", "answer", "citations", "retrieved"}
+    assert set(q1) >= expected
+    assert set(q1["first_relevant_rank"]) == {"dense", "hybrid", "hybrid-nolex"}
+    assert 0 < len(q1["retrieved"]) <= 10
+    assert set(q1["retrieved"][0]) >= {"rank", "doc_id", "chunk_id", "score", "text", "relevant"}
+    assert any(hit["relevant"] for hit in q1["retrieved"])
+    assert rows["q5"]["first_relevant_rank"]["hybrid"] is None
+
+    report = latest_report(reports)
+    assert report is not None and Path(metrics["meta"]["report"]).resolve() == report
+    for name in ("report.md", "report.html", "metrics.json", "recall_at_k.png", "by_language.png", "latency.png"):
+        assert (report / name).stat().st_size > 0, name
+    assert json.loads((report / "metrics.json").read_text("utf-8")) == metrics
+    assert "q1" in (report / "report.md").read_text("utf-8")
+
+
+def test_evaluate_questions_api_reports_progress(seed_rag, questions_file):
+    calls = []
+    metrics = evaluate_questions(seed_rag, questions_file, k=3, configs=("bm25",), progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, 5) and calls[-1] == (5, 5)
+    assert list(metrics["configs"]) == ["bm25"] and metrics["meta"]["default_config"] == "bm25"
+    assert all(len(q["retrieved"]) <= 3 for q in metrics["questions"])
+
+
+def test_eval_xquad_small(tmp_path, capsys):
+    if not (XQUAD / "xquad.vi.json").exists():
+        pytest.skip("XQuAD not available")
+    argv = ["eval", "--xquad", str(XQUAD), "--max-paragraphs", "6", "--limit", "20", "--queries", "en,vi-nodiac",
+            "--compare", "dense,hybrid", "--cache-dir", str(tmp_path / "cache"), "--report-dir", str(tmp_path / "reports"), "--json"]
+    metrics = _run_json(argv, capsys)
+
+    assert metrics["meta"]["kind"] == "xquad" and metrics["meta"]["n_paragraphs"] == 6
+    assert metrics["meta"]["n_questions"] == 40  # 20 questions in two languages
+    for config in metrics["configs"].values():
+        assert set(config["overall"]) >= {"R@1", "R@5", "R@10", "MRR", "n"}
+        assert set(config["by_lang"]) == {"en", "vi-nodiac"}
+        for summary in [config["overall"], *config["by_lang"].values()]:
+            _check_unit_interval(summary)
+    assert metrics["configs"]["hybrid"]["overall"]["R@10"] > 0.5  # 6 paragraphs: hard to miss
+    answers = metrics["answers"]["overall"]
+    assert set(answers) >= {"exact_match", "f1", "answer_in_sentence"}
+    _check_unit_interval(answers)
+    row = metrics["questions"][0]
+    assert row["gold_docs"][0].startswith("xq-") and row["retrieved"]
+    report = latest_report(tmp_path / "reports")
+    assert report is not None and (report / "recall_at_k.png").exists()
+
+    # A second run reuses the cached index instead of building it again.
+    cache = Path(metrics["meta"]["cache_dir"])
+    snapshot = (cache / "CURRENT").read_text()
+    again = _run_json(argv[:-1] + ["--json", "--no-answers", "--limit", "3"], capsys)
+    assert (cache / "CURRENT").read_text() == snapshot
+    assert again["meta"]["n_questions"] == 6 and again["answers"] == {}
+
+
+# ------------------------------------------------------------- no model needed
+def test_eval_errors_exit_2(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["eval"]) == 2
+    assert main(["eval", "x.jsonl", "--compare", "dense,magic"]) == 2
+    assert "magic" in capsys.readouterr().err
+
+
+def test_load_questions_validates(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "Q?", "lang": "en", "gold_docs": ["d"]}\n{"id": "a", "question": "R?", "gold_docs": ["d"]}\n')
+    with pytest.raises(QuestionFileError, match=":2: duplicate id"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "Q?", "lang": "fr", "gold_docs": ["d"]}\n')
+    with pytest.raises(QuestionFileError, match="lang"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "Q?", "lang": "en"}\n')
+    with pytest.raises(QuestionFileError, match="gold_docs"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "Nga và Việt Nam ký gì?", "unanswerable": true}\n')
+    assert load_questions(path)[0].lang == "vi"  # detected when not given
+
+
+def test_answer_sentences_drops_note_and_markers():
+    answer = f"{VIETNAMESE_EVIDENCE_NOTE} Hai bên ký 3 văn kiện. [1] Giá trị tăng. [2]"
+    assert answer_sentences(answer) == "Hai bên ký 3 văn kiện. Giá trị tăng."
+
+
+def test_parse_configs():
+    assert parse_configs("dense, bm25,dense") == ["dense", "bm25"]
+    with pytest.raises(ValueError, match="nope"):
+        parse_configs("nope")
+
+
+def test_latest_report_resolves_a_text_file(tmp_path):
+    minimal = {"configs": {}, "answers": {}, "latency_ms": {}, "questions": [], "meta": {"warnings": []}}
+    first = write_report(dict(minimal), tmp_path)
+    (tmp_path / "latest").unlink()
+    assert latest_report(tmp_path) == first.resolve()  # no pointer: the newest folder
+    (tmp_path / "latest").write_text(first.name + "\n")
+    second = write_report(dict(minimal), tmp_path)
+    assert second != first and latest_report(tmp_path) == second.resolve()
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").write_text(first.name + "\n")
+    assert latest_report(tmp_path) == first.resolve()
+    assert latest_report(tmp_path / "none") is None
