@@ -114,7 +114,8 @@ class _Candidate:
 class ExtractiveAnswerer:
     def __init__(self, index: Index):
         self.index = index
-        self._idf: dict[str, float] | None = None
+        self._idf: dict[str, float] = {}
+        self._idf_of: tuple | None = None  # which state of the index _idf was computed for
 
     def answer(
         self,
@@ -194,7 +195,9 @@ class ExtractiveAnswerer:
 
 
     def _coverage(self, terms: list[str], hits: list[Hit]) -> float:
-        if self._idf is None:
+        state = (self.index.built_at, len(self.index.chunks))
+        if self._idf_of != state:  # articles were added or removed since
+            self._idf_of = state
             df = Counter(t for c in self.index.chunks for t in set(bm25_tokens(c.title + "\n" + c.text)))
             n = max(len(self.index.chunks), 1)
             self._idf = {t: math.log(1 + n / (1 + d)) for t, d in df.items()}

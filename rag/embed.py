@@ -72,7 +72,8 @@ class SentenceTransformerEmbedder:
         self.spec = f"st:{model}"
         self._model = SentenceTransformer(model, device="cpu")
         self._model.max_seq_length = min(self._model.max_seq_length or MAX_SEQ_TOKENS, MAX_SEQ_TOKENS)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode_query(list(texts), normalize_embeddings=True, convert_to_numpy=True)

@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -78,6 +79,10 @@ def load_chat_model(spec: str):
             max_tokens=MAX_ANSWER_TOKENS, temperature=0.1, streaming=True, timeout=300, max_retries=1,
         )
     raise ValueError(f"unknown LLM '{spec}': use llamacpp:/path/model.gguf or openai:http://host:port/v1[#model]")
+
+
+# Where `make llm` puts the model (scripts/llm_setup.sh).
+DEFAULT_MODEL = Path(os.environ.get("RAG_LLM_CACHE", Path.home() / ".cache/rag-llm")) / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
 def configured_llm() -> str | None:

@@ -119,6 +119,7 @@ class Index:
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
         removed = [d for d in doc_ids if self.articles.pop(d, None) is not None]
         if removed:
+            self.built_at = time.time()
             self._assemble()
         return removed
 

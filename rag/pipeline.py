@@ -52,19 +52,17 @@ class RAG:
         self.index_dir = index_dir
         self.retriever = Retriever(index)
         self.generator = generator or ExtractiveAnswerer(index)
-        self.chat_model = None  # set by use_llm; also rewrites follow-up questions
 
     def use_llm(self, spec: str | None) -> RAG:
         """Answer with the LLM that ``spec`` names (see rag.generate), or extractively
         when ``spec`` is None or empty."""
-        if not spec:
-            self.generator, self.chat_model = ExtractiveAnswerer(self.index), None
-            return self
+        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.index)
+        return self
+
+    def llm_answerer(self, spec: str) -> Generator:
         from rag.generate import LLMAnswerer, load_chat_model
 
-        self.chat_model = load_chat_model(spec)
-        self.generator = LLMAnswerer(self.index, self.chat_model, spec)
-        return self
+        return LLMAnswerer(self.index, load_chat_model(spec), spec)
 
     # ---------------------------------------------------------------- open
     @classmethod
@@ -137,13 +135,10 @@ class RAG:
         return removed
 
     def _changed(self) -> None:
+        # The retriever and answerers read the index object, which add/remove updated in
+        # place; only the disk copy is left to refresh.
         if self.index_dir:
             self.index.save(self.index_dir)
-        self.retriever = Retriever(self.index)
-        if isinstance(self.generator, ExtractiveAnswerer):
-            self.generator = ExtractiveAnswerer(self.index)
-        else:  # an LLMAnswerer keeps its model; its extractive scorer must see the new index
-            self.generator.extractive = ExtractiveAnswerer(self.index)
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
@@ -156,18 +151,22 @@ class RAG:
         filters: Filters | None = None,
         history: list[str] | None = None,
         on_token: Callable[[str], None] | None = None,
+        generator: Generator | None = None,
         **options,
     ) -> Answer:
         """Answer ``question``; ``history`` (earlier questions of the chat, oldest first)
         turns a follow-up such as "What about 2024?" into a standalone question;
-        ``on_token`` receives the answer as it is generated."""
+        ``on_token`` receives the answer as it is generated; ``generator`` replaces the
+        RAG's own for this question (the UI's per-session choice)."""
         question = check_question(question)
+        generator = generator or self.generator
+        chat_model = getattr(generator, "chat_model", None)  # an LLM also rewrites follow-ups
         if history and is_follow_up(question):
-            question = rewrite_follow_up(self.chat_model, question, history) if self.chat_model else contextualize(question, history)
+            question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
         vector = self.index.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.get("lexical_weight"))
         hits = self.retriever.search(question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, **options)
-        answer = self.generator.answer(question, analysis, hits, vector, on_token=on_token)
+        answer = generator.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
         return answer
 

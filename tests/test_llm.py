@@ -95,7 +95,7 @@ def test_instructions_inside_an_article_are_ignored(writable_index, embedder):
 
 
 def test_follow_up_is_rewritten_as_a_standalone_question(llm_rag):
-    rewritten = rewrite_follow_up(llm_rag.chat_model, "What about 2024?", ["What did Vietnam and Russia agree in 2021?"])
+    rewritten = rewrite_follow_up(llm_rag.generator.chat_model, "What about 2024?", ["What did Vietnam and Russia agree in 2021?"])
     assert "2024" in rewritten and ("Russia" in rewritten or "Nga" in rewritten), rewritten
     answer = llm_rag.ask("What about 2024?", history=["What did Vietnam and Russia agree in 2021?"])
     assert answer.question != "What about 2024?"
@@ -135,3 +135,16 @@ def test_openai_compatible_backend_against_a_local_server(seed_index_dir, embedd
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_ui_answers_with_the_llm_and_streams(writable_index, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_LLM", f"llamacpp:{MODEL}")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "ui" / "app.py"), default_timeout=300).run()
+    at.selectbox(key="llm_choice").set_value(f"llamacpp:{MODEL}").run()
+    at.chat_input(key="chat_input").set_value("How many Vietnamese students are there in Japan?").run()
+    assert not at.exception
+    page = " ".join(str(e.value) for e in at.get("caption")) + " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "Written by llamacpp:" in page and "[1]" in page

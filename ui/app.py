@@ -13,8 +13,8 @@ from html import escape
 
 import streamlit as st
 from cards import render_card, render_passage
-from highlight import CSS, answer_html, strip_note
-from loader import get_rag, guarded, index_dir, index_lock, setup_logging
+from highlight import CSS, answer_html, generated_answer_html, strip_note
+from loader import get_rag, guarded, index_dir, index_lock, llm_answerer, setup_logging
 from sidebar import Settings, sidebar
 
 from rag.answer import Answer
@@ -101,12 +101,27 @@ def handle_question(rag: RAG, question: str, settings: Settings, messages: list[
 
 
 def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answer | None:
-    """The library's answer, or None after showing why there is none."""
+    """The library's answer, or None after showing why there is none. An LLM's answer
+    is shown token by token as it is written, then replaced by the checked answer."""
+    streamed = st.empty()
+    tokens: list[str] = []
+
+    def show(token: str) -> None:
+        tokens.append(token)
+        streamed.markdown("".join(tokens) + " ▌")
+
     try:
+        generator = llm_answerer(str(index_dir()), settings.llm, rag) if settings.llm else None
         with st.spinner("Searching the articles…"), index_lock(str(index_dir())):
-            return rag.ask(question, k=settings.k, filters=settings.filters, history=history, lexical_weight=settings.lexical_weight)
-    except (QuestionError, IndexError_) as exc:
-        st.error(str(exc))
+            answer = rag.ask(
+                question, k=settings.k, filters=settings.filters, history=history, lexical_weight=settings.lexical_weight,
+                generator=generator, on_token=show if generator else None,
+            )
+        streamed.empty()
+        return answer
+    except (QuestionError, IndexError_, ValueError, ImportError) as exc:
+        # ValueError/ImportError: an LLM spec that names no model, or `make llm` not run.
+        st.error(str(exc) if not isinstance(exc, ImportError) else f"{exc.name} is not installed; run `make llm`.")
     except Exception:
         log.exception("answering %r failed", question)
         st.error("The question could not be answered because of an internal error; the details are in the server log.")
@@ -124,7 +139,11 @@ def render_answer(rag: RAG, answer: Answer, asked: str, settings: str, key: str)
     else:
         if answer.note:
             st.caption(f":material/translate: {answer.note}")
-        st.html(f'<div class="qa-answer">{answer_html(strip_note(answer.answer, answer.note))}</div>')
+        if answer.generated_by != "extractive":
+            st.html(f'<div class="qa-answer">{generated_answer_html(answer)}</div>')
+            st.caption(f"Written by {answer.generated_by}; citations checked against the passages.")
+        else:
+            st.html(f'<div class="qa-answer">{answer_html(strip_note(answer.answer, answer.note))}</div>')
         for citation in answer.citations:
             render_card(rag, citation, f"{key}-{citation.n}")
     if answer.question != asked:

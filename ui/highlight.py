@@ -48,6 +48,17 @@ def answer_html(text: str) -> str:
     return _CITATION_MARKER.sub(r'<span class="qa-ref">[\1]</span>', escape(text))
 
 
+def generated_answer_html(answer) -> str:
+    """An LLM's answer sentence by sentence; a sentence no passage supports is flagged."""
+    parts = []
+    for s in answer.sentences:
+        body = answer_html(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip())
+        if not s.supported:
+            body = f'<span class="qa-unsupported" title="No passage supports this sentence">⚠ {body}</span>'
+        parts.append(body)
+    return " ".join(parts)
+
+
 def strip_note(text: str, note: str | None) -> str:
     """The answer without the leading language note: the UI shows the note on its own."""
     if note and text.startswith(note):
@@ -104,6 +115,7 @@ CSS = """
 <style>
 .qa-answer { font-size: 1.02rem; line-height: 1.65; }
 .qa-ref { font-weight: 600; color: #2f6fdb; white-space: nowrap; }
+.qa-unsupported { background: #fdecea; border-bottom: 2px dotted #c62828; }
 .qa-question { white-space: pre-wrap; }
 .qa-card-head { font-weight: 600; line-height: 1.4; }
 .qa-card-label { color: #2f6fdb; margin-right: .25rem; }

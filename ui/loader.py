@@ -84,6 +84,13 @@ def _cached_rag(directory: str, _built: RAG | None = None) -> RAG:
     return RAG.open(directory, seeds=None)
 
 
+@st.cache_resource(show_spinner="Loading the language model…")
+def llm_answerer(directory: str, spec: str, _rag: RAG):
+    """One LLM answerer per index and model, shared by every session (a model is
+    loaded once per process)."""
+    return _rag.llm_answerer(spec)
+
+
 def get_rag() -> RAG | None:
     """The RAG for the configured index, or None after showing why there is none."""
     directory = index_dir()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 from loader import index_dir, index_lock, progress_bar_callback
 
+from rag.generate import DEFAULT_MODEL, configured_llm
 from rag.load import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, LoadError
 from rag.pipeline import RAG
 from rag.retrieve import Filters
@@ -22,11 +23,15 @@ LATEST = dt.date(2100, 12, 31)
 LEXICAL_MODES = ("Auto", "Off", "Manual")
 
 
+EXTRACTIVE = "Extractive: quote the articles (offline)"
+
+
 @dataclass
 class Settings:
     k: int
     filters: Filters | None
     lexical_weight: float | None  # None: the retriever sets it per question
+    llm: str | None = None  # an LLM spec (rag.generate), or None for extractive answers
 
     def describe(self) -> str:
         """One line under an answer, so an answer can be read with what shaped it."""
@@ -40,6 +45,7 @@ class Settings:
             parts.append("sources " + ", ".join(sorted(f.sources)))
         parts.append(f"k={self.k}")
         parts.append("keyword weight " + ("auto" if self.lexical_weight is None else f"{self.lexical_weight:.2f}"))
+        parts.append(f"answer by {self.llm}" if self.llm else "extractive answer")
         return " · ".join(parts)
 
 
@@ -47,6 +53,7 @@ def sidebar(rag: RAG) -> Settings:
     with st.sidebar:
         index_status(rag)
         settings = search_settings(rag)
+        settings.llm = answer_settings()
         manage_articles(rag)
         if st.button("Clear the chat", icon=":material/delete_sweep:", key="clear_chat"):
             st.session_state.messages = []
@@ -105,6 +112,23 @@ def search_settings(rag: RAG) -> Settings:
     )
     active = filters.doc_ids or filters.sources or filters.date_from or filters.date_to
     return Settings(k=k, filters=filters if active else None, lexical_weight=weight)
+
+
+def answer_settings() -> str | None:
+    """Extractive answers, or an LLM: the one RAG_LLM names, the local model `make llm`
+    installs if present, or any spec typed in."""
+    choices = [EXTRACTIVE]
+    for spec in (configured_llm(), f"llamacpp:{DEFAULT_MODEL}" if DEFAULT_MODEL.is_file() else None):
+        if spec and spec not in choices:
+            choices.append(spec)
+    choices.append("Other…")
+    st.subheader("Answers")
+    choice = st.selectbox("Written by", choices, key="llm_choice",
+                          help="An LLM answers in the question's language; its citations are checked against the passages.")
+    if choice == "Other…":
+        spec = st.text_input("LLM", key="llm_spec", placeholder="openai:http://127.0.0.1:8080/v1#model or llamacpp:/path/model.gguf")
+        return spec.strip() or None
+    return None if choice == EXTRACTIVE else choice
 
 
 def _keep_known(key: str, known: set[str]) -> None:
