@@ -65,10 +65,11 @@ def load_chat_model(spec: str):
         from langchain_community.chat_models import ChatLlamaCpp
 
         # n_batch: the prompt is read in batches; the default of 8 makes a 1,200-token
-        # prompt take minutes. temperature 0.1: answers should quote, not improvise.
+        # prompt take minutes. temperature 0: greedy decoding, so answers quote rather than
+        # improvise, and the same question gets the same answer (tests rely on it).
         return ChatLlamaCpp(
             model_path=target, n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2, max_tokens=MAX_ANSWER_TOKENS,
-            temperature=0.1, repeat_penalty=1.05, verbose=False, streaming=True,
+            temperature=0.0, repeat_penalty=1.05, verbose=False, streaming=True,
         )
     if kind == "openai":
         from langchain_openai import ChatOpenAI
@@ -76,7 +77,7 @@ def load_chat_model(spec: str):
         base_url, _, model = target.partition("#")
         return ChatOpenAI(
             base_url=base_url, model=model or "default", api_key=os.environ.get("OPENAI_API_KEY") or "not-needed",
-            max_tokens=MAX_ANSWER_TOKENS, temperature=0.1, streaming=True, timeout=300, max_retries=1,
+            max_tokens=MAX_ANSWER_TOKENS, temperature=0.0, streaming=True, timeout=300, max_retries=1,
         )
     raise ValueError(f"unknown LLM '{spec}': use llamacpp:/path/model.gguf or openai:http://host:port/v1[#model]")
 
