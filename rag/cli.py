@@ -12,34 +12,13 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rag.answer import Answer
 from rag.generate import configured_llm
 from rag.index import IndexError_, NoIndexError, read_manifest
 from rag.load import LoadError
 from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
+from rag.progress import ProgressBar
 from rag.retrieve import MODES, Filters, Hit
-
-
-class ProgressBar:
-    """A tqdm bar per stage, fed by the (stage, done, total) callbacks of the library."""
-
-    def __init__(self) -> None:
-        self.bar: tqdm | None = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.bar is None or self.bar.desc != stage:
-            self.close()
-            self.bar = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
-        self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,35 +16,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG, LANGS, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import format_text, write_report
 from rag.evaluate.xquad import DEFAULT_CACHE_DIR, cache_dir_for, evaluate_xquad, load_xquad, open_xquad_index
 from rag.generate import configured_llm
 from rag.pipeline import DEFAULT_INDEX_DIR, RAG
+from rag.progress import ProgressBar
 
 MAX_WARNINGS_SHOWN = 10
-
-
-class _Bar:
-    """A tqdm bar on stderr, fed ``(done, total)``; created on the first call."""
-
-    def __init__(self, desc: str, unit: str) -> None:
-        self.desc, self.unit = desc, unit
-        self.bar: tqdm | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
-        self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[Path], RAG]) -> None:
@@ -95,9 +75,9 @@ def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path], RAG]) -> int:
 def _run_questions(args: argparse.Namespace, configs: list[str], open_rag: Callable[[Path], RAG]) -> dict:
     load_questions(args.questions)  # a broken file fails before the index is opened
     rag = open_rag(args.index_dir).use_llm(args.llm)
-    bar = _Bar("questions", "q")
+    bar = ProgressBar("q")
     try:
-        metrics = evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar, limit=args.limit)
+        metrics = evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar.stage("questions"), limit=args.limit)
     finally:
         bar.close()
     metrics["meta"]["generator"] = args.llm or "extractive"
@@ -113,15 +93,16 @@ def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:
     spec = args.embedder or configured_spec() or DEFAULT_EMBEDDER
     cache = cache_dir_for(args.cache_dir, spec, args.xquad, args.max_paragraphs)
     started = time.time()
-    bar = _Bar("indexing XQuAD paragraphs", "para")
+    bar = ProgressBar("para")
     try:
-        rag = open_xquad_index(docs, cache, spec, progress=bar)
+        rag = open_xquad_index(docs, cache, spec, progress=bar.stage("indexing XQuAD paragraphs"))
     finally:
         bar.close()
     build_s = round(time.time() - started, 1)
-    bar = _Bar("XQuAD questions", "q")
+    bar = ProgressBar("q")
     try:
-        metrics = evaluate_xquad(rag, items[: args.limit], langs, configs, progress=bar, answers=not args.no_answers)
+        progress = bar.stage("XQuAD questions")
+        metrics = evaluate_xquad(rag, items[: args.limit], langs, configs, progress=progress, answers=not args.no_answers)
     finally:
         bar.close()
     metrics["meta"].update(xquad_dir=str(args.xquad), cache_dir=str(cache), index_open_s=build_s)
