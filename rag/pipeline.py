@@ -164,8 +164,10 @@ class RAG:
         if history and is_follow_up(question):
             question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
         vector = self.index.embedder.embed_queries([question])[0]
-        analysis = self.retriever.analyse(question, options.get("lexical_weight"))
-        hits = self.retriever.search(question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, **options)
+        analysis = self.retriever.analyse(question, options.pop("lexical_weight", None))
+        hits = self.retriever.search(
+            question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
+        )
         answer = generator.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
         return answer

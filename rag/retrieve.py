@@ -113,13 +113,16 @@ class Retriever:
         lexical_weight: float | None = None,
         use_dates: bool = True,
         query_vector: np.ndarray | None = None,
+        analysis: QueryAnalysis | None = None,
     ) -> list[Hit]:
+        """The top ``k`` chunks. ``query_vector`` and ``analysis`` may be passed in by a
+        caller that already computed them for the same query (``RAG.ask``)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode '{mode}'; use one of {', '.join(MODES)}")
         chunks = self.index.chunks
         if not chunks:
             return []
-        analysis = self.analyse(query, lexical_weight)
+        analysis = analysis or self.analyse(query, lexical_weight)
         if query_vector is None:
             query_vector = self.index.embedder.embed_queries([query])[0]
         dense = self._dense_scores(query_vector)

@@ -14,6 +14,12 @@ from rag.pipeline import RAG
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+# The product's example question, in English, Vietnamese, and Vietnamese typed without diacritics.
+EXAMPLES = [
+    "What did Vietnam and Russia agree in 2021?",
+    "Việt Nam và Nga đã nhất trí những gì năm 2021?",
+    "viet nam va nga da nhat tri nhung gi nam 2021",
+]
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,9 @@ import pytest
 
 from rag.answer import ABSTAIN_MESSAGE, VIETNAMESE_EVIDENCE_NOTE
 from rag.pipeline import QuestionError
+from tests.conftest import EXAMPLES
 
 AGREED_AREAS = "tập trung vào các nội dung như trao đổi đoàn các cấp"
-EXAMPLES = [
-    "What did Vietnam and Russia agree in 2021?",
-    "Việt Nam và Nga đã nhất trí những gì năm 2021?",
-    "viet nam va nga da nhat tri nhung gi nam 2021",
-]
 
 
 @pytest.mark.parametrize("question", EXAMPLES)

@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rag.retrieve import Filters
+from tests.conftest import EXAMPLES
 
 RUSSIA_2021 = "003_6840ef67f51442b0"
 RUSSIA_2024 = "002_0f89e1410a4163cd"
-EXAMPLES = [
-    "What did Vietnam and Russia agree in 2021?",
-    "Việt Nam và Nga đã nhất trí những gì năm 2021?",
-    "viet nam va nga da nhat tri nhung gi nam 2021",
-]
 
 
 @pytest.mark.parametrize("question", EXAMPLES)
