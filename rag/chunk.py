@@ -55,8 +55,9 @@ def chunk_article(
     count_tokens: Callable[[str], int],
     max_tokens: int = MAX_CHUNK_TOKENS,
     overlap: int = OVERLAP_SENTENCES,
+    spans: list[tuple[int, int]] | None = None,
 ) -> list[Chunk]:
-    spans = sentence_spans(article, count_tokens, max_tokens)
+    spans = spans if spans is not None else sentence_spans(article, count_tokens, max_tokens)
     sizes = [count_tokens(article.text[s:e]) for s, e in spans]
     groups: list[list[int]] = []
     i = 0

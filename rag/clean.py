@@ -64,8 +64,12 @@ def clean(raw: RawDocument) -> Article:
     published = normalise_date(raw.date) or parse_published("\n".join(lines))
     lines = [line for line in lines if not _DATELINE.match(line) and not _FURNITURE.match(fold(line))]
 
-    title = nfc(raw.title).strip() if raw.title else (lines[0] if lines else raw.doc_id)
-    body = lines[1:] if not raw.title and lines else lines
+    if raw.title:
+        title, body = nfc(raw.title).strip(), lines
+    elif len(lines) > 1 and _looks_like_title(lines[0]):
+        title, body = lines[0], lines[1:]
+    else:  # one paragraph, or no heading line: keep all the text, name it by its id
+        title, body = raw.doc_id, lines
     body = _drop_photos_and_duplicates(body, title)
     source = raw.source or _find_source(body)
     text = "\n".join(body)
@@ -77,8 +81,14 @@ def clean(raw: RawDocument) -> Article:
         source=source,
         url=raw.url,
         path=raw.path,
-        content_hash=hashlib.sha256(raw.text.encode("utf-8")).hexdigest(),
+        # Metadata is hashed too: a corrected JSONL date or title is a change to index.
+        content_hash=hashlib.sha256("\x1f".join(map(str, (raw.text, raw.title, raw.date, raw.source, raw.url))).encode()).hexdigest(),
     )
+
+
+def _looks_like_title(line: str) -> bool:
+    """A heading: short, and not a paragraph of several sentences."""
+    return len(line) <= 250 and line.rstrip(".").count(". ") == 0
 
 
 def _normalise_space(line: str) -> str:
@@ -93,9 +103,10 @@ def _cut_trailer(lines: list[str]) -> list[str]:
 
 
 def _is_doubled(line: str) -> bool:
-    """"X X": a link list entry whose title and image alt text were captured together."""
+    """"X X": a link list entry whose title and image alt text were captured together.
+    Headlines are short; a long line that repeats itself is text, however odd."""
     half = len(line) // 2
-    return len(line) > 20 and line[:half].strip() == line[half:].strip()
+    return 20 < len(line) <= 400 and line[:half].strip() == line[half:].strip()
 
 
 def _drop_photos_and_duplicates(lines: list[str], title: str) -> list[str]:

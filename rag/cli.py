@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from rag.answer import Answer
+from rag.dates import normalise_date
 from rag.generate import configured_llm
 from rag.index import IndexError_, NoIndexError, read_manifest
 from rag.load import LoadError
@@ -102,7 +103,13 @@ def _open(index_dir: Path) -> RAG:
 def _filters(args: argparse.Namespace) -> Filters | None:
     if not (args.doc_ids or args.sources or args.date_from or args.date_to):
         return None
-    return Filters(set(args.doc_ids or []) or None, set(args.sources or []) or None, args.date_from, args.date_to)
+    dates = []
+    for flag, value in (("--from", args.date_from), ("--to", args.date_to)):
+        iso = normalise_date(value) if value else None
+        if value and not iso:
+            raise QuestionError(f"{flag} {value}: use a date like 2021-12-02")
+        dates.append(iso)
+    return Filters(set(args.doc_ids or []) or None, set(args.sources or []) or None, *dates)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -68,9 +68,10 @@ def normalise_date(value: str | None) -> str | None:
 def mentioned_dates(text: str, published: str | None) -> list[str]:
     """Dates a passage mentions, with a missing year taken from the article's date.
 
-    "ngày 1/12" in an article of 2021-12-02 is 2021-12-01. A day/month that would fall
-    more than a month after publication refers to the year before ("28/12" in a
-    January article). Without a publication date, year-less mentions are dropped.
+    "ngày 1/12" in an article of 2021-12-02 is 2021-12-01. A year-less date takes the
+    latest year that puts it no more than a month after publication: "28/12" in a
+    January article is last December, "5/1" in a late-December one is next January.
+    Without a publication date, year-less mentions are dropped.
     """
     folded = fold(text)
     found: list[str] = []
@@ -94,9 +95,8 @@ def mentioned_dates(text: str, published: str | None) -> list[str]:
             found.append(iso)
             taken.append(m.span())
     for m in _MONTH.finditer(folded):
-        if free(m) and pub and 1 <= int(m[1]) <= 12:
-            year = pub.year if int(m[1]) <= pub.month + 1 else pub.year - 1
-            found.append(f"{year}-{int(m[1]):02d}")
+        if free(m) and pub and 1 <= int(m[1]) <= 12 and (iso := _resolve(1, int(m[1]), pub)):
+            found.append(iso[:7])
             taken.append(m.span())
     for m in _YEAR.finditer(folded):
         if free(m):
@@ -122,7 +122,8 @@ def dates_match(constraint: str, candidate: str) -> bool:
 
 
 def _resolve(day: int, month: int, pub: date) -> str | None:
-    for year in (pub.year, pub.year - 1):
+    # Next year first: "ngày 5/1 tới" in a late-December article is early January.
+    for year in (pub.year + 1, pub.year, pub.year - 1):
         iso = _iso(year, month, day)
         if iso and date.fromisoformat(iso) <= pub + timedelta(days=31):
             return iso

@@ -115,7 +115,8 @@ class LLMAnswerer:
             return extractive
         passages = self._passages(analysis, hits, query_vector)
         text = self._generate(question, language, passages, on_token).strip()
-        if not text or any(r in text.lower() for r in _REFUSALS):
+        # A refusal is a short reply that says so, not an answer that mentions a gap.
+        if not text or (len(text) < 160 and any(r in text.lower() for r in _REFUSALS)):
             return Answer(question, ABSTAIN_MESSAGE[language], True, analysis.language, [], hits, evidence=extractive.evidence)
         sentences, citations = self._check(text, passages)
         body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in sentences)

@@ -13,7 +13,8 @@ Layout (nothing here is a pickle)::
         bm25/                     bm25s index over diacritic-folded tokens
 
 A save writes a whole new snapshot and then swaps ``CURRENT``, so a crash or a failed
-upload can never leave a half-written index: readers see the old one or the new one.
+upload can never leave a half-written index on disk: readers see the old one or the
+new one. In memory, ``add`` embeds everything before changing anything.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Index:
         self.embedder = embedder
         self.articles: dict[str, StoredArticle] = dict(articles or {})
         self.built_at = built_at or time.time()
+        self.snapshot: str | None = None  # the snapshot this index was loaded from or saved as
         self._assemble()
 
     # ------------------------------------------------------------------ build
@@ -98,7 +100,8 @@ class Index:
         for article in todo:
             if not article.text.strip():
                 raise ValueError(f"{article.doc_id}: nothing left after cleaning; is this a news article?")
-            prepared.append((article, sentence_spans(article, count), chunk_article(article, count)))
+            spans = sentence_spans(article, count)
+            prepared.append((article, spans, chunk_article(article, count, spans=spans)))
         total = sum(len(s) + len(c) for _, s, c in prepared)
         done = 0
 
@@ -108,10 +111,13 @@ class Index:
             if progress:
                 progress("embedding", done, total)
 
+        # Embed everything first: if one article fails, the index is as it was.
+        added = {}
         for article, spans, chunks in prepared:
             sentence_vectors = self.embedder.embed_passages([article.text[s:e] for s, e in spans], progress=tick)
             chunk_vectors = self.embedder.embed_passages([c.embedding_text() for c in chunks], progress=tick)
-            self.articles[article.doc_id] = StoredArticle(article, spans, sentence_vectors, chunks, chunk_vectors)
+            added[article.doc_id] = StoredArticle(article, spans, sentence_vectors, chunks, chunk_vectors)
+        self.articles.update(added)
         self.built_at = time.time()
         self._assemble()
         return [a.doc_id for a in todo], skipped
@@ -142,8 +148,13 @@ class Index:
 
     # -------------------------------------------------------------- persist
     def save(self, directory: str | Path) -> Path:
+        """Write a new snapshot and make it the live one. Refuses if another process
+        saved since this index was loaded: writing now would drop its articles."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        live = _live_snapshot_name(directory)
+        if live and self.snapshot and live != self.snapshot:
+            raise IndexError_(f"the index at {directory} was changed by another process since it was loaded; reload it and try again")
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
         try:
             self._write_snapshot(staging)
@@ -153,9 +164,9 @@ class Index:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        for old in directory.glob("snap-*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
+        if live:
+            shutil.rmtree(directory / live, ignore_errors=True)
+        self.snapshot = name
         log.info("saved index: %d articles, %d chunks -> %s", len(self.articles), len(self.chunks), directory / name)
         return directory / name
 
@@ -200,8 +211,10 @@ class Index:
                 f"index at {directory} has {manifest.get('dim')}-d vectors but {embedder.spec} makes {embedder.dim}-d; {REBUILD_HINT}"
             )
         try:
-            articles = [json.loads(line) for line in (snapshot / "articles.jsonl").read_text("utf-8").splitlines() if line]
-            chunks = [json.loads(line) for line in (snapshot / "chunks.jsonl").read_text("utf-8").splitlines() if line]
+            # split("\n"), not splitlines(): JSON strings may hold U+2028 and other
+            # characters that splitlines() also breaks on.
+            articles = [json.loads(line) for line in (snapshot / "articles.jsonl").read_text("utf-8").split("\n") if line]
+            chunks = [json.loads(line) for line in (snapshot / "chunks.jsonl").read_text("utf-8").split("\n") if line]
             sentence_matrix = np.load(snapshot / "sentences.npy", allow_pickle=False)
             dense = faiss.read_index(str(snapshot / "dense.faiss"))
             bm25 = bm25s.BM25.load(str(snapshot / "bm25")) if chunks else None
@@ -231,6 +244,7 @@ class Index:
         index.embedder = embedder
         index.articles = stored
         index.built_at = manifest.get("built_at", time.time())
+        index.snapshot = snapshot.name
         index._assemble(bm25)
         return index
 
@@ -247,6 +261,11 @@ def bm25_tokens(text: str) -> list[str]:
     pair "nhat_tri" keeps "nhất trí" (agree) apart from "Nhật Bản" (Japan)."""
     syllables = words(text)
     return syllables + [f"{a}_{b}" for a, b in zip(syllables, syllables[1:])]
+
+
+def _live_snapshot_name(directory: Path) -> str | None:
+    pointer = directory / "CURRENT"
+    return pointer.read_text("utf-8").strip() if pointer.exists() else None
 
 
 def current_snapshot(directory: Path) -> Path:

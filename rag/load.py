@@ -61,7 +61,7 @@ def load_file(path: str | Path, data: bytes | None = None) -> list[RawDocument]:
             raise LoadError(f"{path}: cannot read file ({exc.strerror})") from exc
     if len(data) > MAX_FILE_BYTES:
         raise LoadError(
-            f"{path.name}: {len(data) // 2**20} MiB is too large for one article file (limit {MAX_FILE_BYTES // 2**20} MiB); split it"
+            f"{path.name}: {len(data) / 2**20:.1f} MiB is too large for one article file (limit {MAX_FILE_BYTES // 2**20} MiB); split it"
         )
     doc_id = path.stem
     if suffix == ".pdf":
@@ -93,15 +93,21 @@ def decode(data: bytes, name: str) -> str:
 
 def _jsonl_documents(text: str, path: Path) -> list[RawDocument]:
     docs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split("\n"): JSON strings may hold U+2028, which splitlines() also breaks on.
+    for lineno, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LoadError(f"{path.name}:{lineno}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not str(record.get("text", "")).strip():
-            raise LoadError(f"{path.name}:{lineno}: each line needs an object with a non-empty \"text\"")
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
+            raise LoadError(f"{path.name}:{lineno}: each line needs an object with a non-empty string \"text\"")
+        for key in ("title", "source", "url", "id", "doc_id"):
+            if record.get(key) is not None and not isinstance(record[key], str):
+                raise LoadError(f"{path.name}:{lineno}: \"{key}\" must be a string")
+        if record.get("date") is not None and not isinstance(record["date"], str | int):
+            raise LoadError(f"{path.name}:{lineno}: \"date\" must be a string such as \"2021-12-02\"")
         doc_id = str(record.get("id") or record.get("doc_id") or f"{path.stem}_{lineno:04d}")
         known = {"id", "doc_id", "title", "date", "source", "url", "text"}
         docs.append(
@@ -110,7 +116,7 @@ def _jsonl_documents(text: str, path: Path) -> list[RawDocument]:
                 text=str(record["text"]),
                 path=f"{path}:{lineno}",
                 title=record.get("title"),
-                date=record.get("date"),
+                date=str(record["date"]) if record.get("date") is not None else None,
                 source=record.get("source"),
                 url=record.get("url"),
                 extra={k: v for k, v in record.items() if k not in known},
@@ -125,13 +131,18 @@ def _pdf_text(path: Path, data: bytes) -> str:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PdfReadError, ValueError, KeyError) as exc:
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (FileNotDecryptedError, DependencyError) as exc:
+        raise LoadError(f"{path.name}: the PDF is encrypted; save an unprotected copy and add that") from exc
+    except (PyPdfError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{path.name}: not a readable PDF ({exc})") from exc
+    # pypdf breaks lines where the page did; a line that does not end a sentence
+    # continues on the next one (hyphenated words are rejoined).
+    text = "\n\n".join(re.sub(r"(?<![.!?…:])\n(?!\n)", " ", re.sub(r"-\n(?=\w)", "", page)) for page in pages)
     if not text.strip():
         raise LoadError(f"{path.name}: the PDF has no extractable text (scanned images need OCR first)")
     return text
@@ -140,7 +151,9 @@ def _pdf_text(path: Path, data: bytes) -> str:
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "figcaption", "header", "footer", "blockquote",
 }
-_SKIP_TAGS = {"script", "style", "noscript", "nav", "aside", "form", "svg"}
+# Not "form": ASP.NET pages wrap the whole body in one. "head" holds the <title>,
+# which repeats the site name; the article's own heading is in the body.
+_SKIP_TAGS = {"head", "script", "style", "noscript", "nav", "aside", "svg", "button", "select"}
 
 
 class _TextExtractor(HTMLParser):

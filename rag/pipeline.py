@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class QuestionError(ValueError):
 
 
 def check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
+    if not isinstance(question, str) or not any(ch.isalnum() for ch in question):
         raise QuestionError("The question is empty; type a question.")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
@@ -81,6 +82,8 @@ class RAG:
         except NoIndexError:
             if seeds is None:
                 raise
+            if not Path(seeds).is_dir():
+                raise NoIndexError(f"no index at {index_dir}, and no {seeds}/ folder to build one from; run `rag index PATH...`") from None
             log.info("no index at %s; building it from %s", index_dir, seeds)
             return cls.build([seeds], index_dir, embedder, progress)
         instance = None if embedder is None or isinstance(embedder, str) else embedder
@@ -88,7 +91,7 @@ class RAG:
         if wanted and wanted != manifest["embedder"]:
             raise IndexMismatchError(
                 f"index at {index_dir} was built with embedder '{manifest['embedder']}' but '{wanted}' is configured; "
-                f"{REBUILD_HINT} (or unset RAG_EMBEDDER)"
+                f"{REBUILD_HINT}, or ask for '{manifest['embedder']}' (RAG_EMBEDDER, --embedder)"
             )
         index = Index.load(index_dir, lambda spec: instance or load_embedder(spec))
         return cls(index, index_dir)
@@ -118,31 +121,52 @@ class RAG:
         return self.add_documents(load_file(name, data), progress)
 
     def add_documents(self, raws: list[RawDocument], progress: Progress | None = None) -> dict:
+        """Clean, chunk, embed and save. Returns the doc_ids added (new or replaced:
+        ``replaced`` lists those that were already in the index with other content)
+        and those skipped as unchanged."""
         articles = [clean(raw) for raw in raws]
         empty = [a.doc_id for a in articles if not a.text.strip()]
         if empty:
             raise LoadError(f"{', '.join(empty)}: nothing left after cleaning; is this a news article?")
-        added, skipped = self.index.add(articles, progress)
-        if added:
-            self._changed()
+        ids = [a.doc_id for a in articles]
+        twice = sorted({d for d in ids if ids.count(d) > 1})
+        if twice:
+            raise LoadError(f"two articles share the id {', '.join(twice)} (same file name or JSONL id); rename one")
+        known = set(self.index.articles)
+        added, skipped = self._saving(lambda: self.index.add(articles, progress))
         log.info("indexed %d articles, %d unchanged", len(added), len(skipped))
-        return {"added": added, "unchanged": skipped}
+        return {"added": added, "unchanged": skipped, "replaced": [d for d in added if d in known]}
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
-        removed = self.index.remove(doc_ids)
-        if removed:
-            self._changed()
-        return removed
+        return self._saving(lambda: self.index.remove(doc_ids))
 
-    def _changed(self) -> None:
-        # The retriever and answerers read the index object, which add/remove updated in
-        # place; only the disk copy is left to refresh.
-        if self.index_dir:
-            self.index.save(self.index_dir)
+    def _saving(self, change: Callable):
+        """Apply a change to the index and save it; if saving fails, undo the change in
+        memory too, so that memory and disk agree. The retriever and answerers read
+        the index object itself, so nothing else needs refreshing."""
+        before = dict(self.index.articles)
+        result = change()
+        after = self.index.articles
+        changed = after.keys() != before.keys() or any(after[d] is not before[d] for d in after)
+        if self.index_dir and changed:
+            try:
+                self.index.save(self.index_dir)
+            except BaseException:
+                self.index.articles = before
+                self.index.built_at = time.time()
+                self.index._assemble()
+                raise
+        return result
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
+        self._check_filters(filters)
         return self.retriever.search(check_question(query), k=k, filters=filters, **options)
+
+    def _check_filters(self, filters: Filters | None) -> None:
+        """A filter that leaves nothing would read as "not in the articles"; say so instead."""
+        if filters and not any(filters.allows(c) for c in self.index.chunks):
+            raise QuestionError("No article matches the filters (dates, articles, sources); widen them.")
 
     def ask(
         self,
@@ -159,6 +183,7 @@ class RAG:
         ``on_token`` receives the answer as it is generated; ``generator`` replaces the
         RAG's own for this question (the UI's per-session choice)."""
         question = check_question(question)
+        self._check_filters(filters)
         generator = generator or self.generator
         chat_model = getattr(generator, "chat_model", None)  # an LLM also rewrites follow-ups
         if history and is_follow_up(question):

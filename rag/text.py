@@ -17,16 +17,6 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # reliable sign that a question is Vietnamese.
 _VI_MARKED = set("àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ")
 
-# Function words of Vietnamese, folded. A question made mostly of these, but with no
-# diacritics, is Vietnamese typed on a keyboard without an IME ("vi-nodiac").
-VI_FUNCTION_WORDS = frozenset(
-    """
-    la cua va co khong gi nao bao nhieu nhung cac mot nhu the nay do o tai voi cho
-    duoc da se dang ve tu den trong ngoai sau truoc khi thi sao ai dau hay hoac ma
-    nam thang ngay nguoi hai ben viet nga nhat ban quoc phong hop tac ky ket thoa thuan
-    """.split()
-)
-
 # Vietnamese function words (folded): they carry no topic, and question bigrams that
 # span them ("nga_da" in "Nga đã") match sentences by accident.
 VI_STOPWORDS = frozenset(
@@ -107,10 +97,15 @@ def detect_language(text: str) -> str:
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) when the
 # next sentence starts with an upper-case letter, a digit or an opening quote. Captures
 # often glue sentences together ("tháng 9.Chủ tịch"), so whitespace is optional, but a
-# lone capital before the dot ("V.Putin") or digits on both sides ("51.000") do not end
-# a sentence.
+# lone capital before the dot ("V.Putin"), a known abbreviation ("TP.HCM") or digits on
+# both sides ("51.000") do not end a sentence. Upper case is spelled out: the range
+# À-Ỹ also holds lower-case letters.
+_UPPER = "".join(sorted({c for c in map(chr, range(0x41, 0x1EFA)) if c.isupper() and unicodedata.name(c, "").startswith("LATIN")}))
+# Abbreviations whose dot ends no sentence: "TP.HCM", "TP. Hồ Chí Minh", "PGS.TS.", "ThS.".
+_ABBREVIATIONS = ("TP", "PGS", "GS", "TS", "ThS", "BS", "KS", "Q", "P", "St", "Mr", "Mrs", "Dr")
 _SENTENCE_END = re.compile(
-    r"(?<![\s.][A-ZĐ])(?<!^[A-ZĐ])[.!?…]+[\"”’)\]]*(?:\s+|(?=[A-ZĐÀ-Ỹ“\"]))(?=[A-ZĐÀ-Ỹ“\"\[(0-9])",
+    "".join(f"(?<!\\b{a})" for a in _ABBREVIATIONS)
+    + rf"(?<![\s.][{_UPPER}])(?<!^[{_UPPER}])[.!?…]+[\"”’)\]]*(?:\s+|(?=[{_UPPER}“\"]))(?=[{_UPPER}“\"\[(0-9])",
 )
 
 

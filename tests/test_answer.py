@@ -60,3 +60,15 @@ def test_follow_up_carries_the_year_forward(seed_rag):
 def test_bad_questions_are_refused(seed_rag, question):
     with pytest.raises(QuestionError):
         seed_rag.ask(question)
+
+
+def test_punctuation_only_question_is_refused(seed_rag):
+    with pytest.raises(QuestionError):
+        seed_rag.ask("???")
+
+
+def test_filters_that_exclude_everything_say_so(seed_rag):
+    from rag.retrieve import Filters
+
+    with pytest.raises(QuestionError, match="No article matches the filters"):
+        seed_rag.ask("What did Vietnam and Russia agree?", filters=Filters(date_to="1990-01-01"))

@@ -122,3 +122,33 @@ def test_bad_files_give_clear_errors(tmp_path, name, data, message):
 def test_missing_path():
     with pytest.raises(LoadError, match="no such file"):
         load_path("/nonexistent/dir")
+
+
+def test_one_paragraph_article_keeps_its_text(tmp_path):
+    paragraph = " ".join(f"Ngày {d}/3/2025, hai bên ký văn kiện hợp tác số {d}." for d in range(1, 29))
+    article = clean(load_file(tmp_path / "mot_dong.txt", paragraph.encode("utf-8"))[0])
+    assert article.text == paragraph.strip() and article.title == "mot_dong"
+
+
+def test_jsonl_fields_must_be_strings(tmp_path):
+    for line, message in ((b'{"text": null}', "string"), (b'{"text": "ok", "title": 123}', "title")):
+        with pytest.raises(LoadError, match=message):
+            load_file(tmp_path / "x.jsonl", line)
+
+
+def test_jsonl_with_line_separator_characters(tmp_path):
+    record = {"title": "Tựa\u2028đề", "text": "Câu một.\nCâu hai."}
+    docs = load_file(tmp_path / "x.jsonl", (json.dumps(record, ensure_ascii=False) + "\r\n").encode("utf-8"))
+    assert len(docs) == 1 and docs[0].title == "Tựa\u2028đề"
+
+
+def test_html_inside_a_form_is_kept(tmp_path):
+    page = "<html><head><title>Tin | Báo</title></head><body><form id='f1'><h1>Tựa</h1><p>Câu một.</p></form></body></html>".encode()
+    article = clean(load_file(tmp_path / "aspx.html", page)[0])
+    assert article.title == "Tựa" and article.text == "Câu một."
+
+
+def test_metadata_change_is_a_content_change(tmp_path):
+    lines = [json.dumps({"id": "a", "title": "T", "date": d, "text": "Nội dung."}) for d in ("2021-01-01", "2021-01-02")]
+    first, second = (clean(load_file(tmp_path / "x.jsonl", line.encode())[0]) for line in lines)
+    assert first.content_hash != second.content_hash

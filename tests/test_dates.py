@@ -44,3 +44,7 @@ def test_normalise_user_dates():
     assert normalise_date("2024-08-14T09:08:00") == "2024-08-14"
     assert normalise_date("2024") == "2024"
     assert normalise_date("sometime") is None
+
+
+def test_year_less_dates_in_late_december_can_be_next_january():
+    assert mentioned_dates("ngày 5/1 tới, tháng 1 tới", "2021-12-20") == ["2022-01", "2022-01-05"]

@@ -11,7 +11,7 @@ import pytest
 
 from rag.chunk import MAX_CHUNK_TOKENS, chunk_article, sentence_spans
 from rag.clean import clean
-from rag.index import CorruptIndexError, Index, IndexMismatchError, NoIndexError, current_snapshot, read_manifest
+from rag.index import CorruptIndexError, Index, IndexError_, IndexMismatchError, NoIndexError, current_snapshot, read_manifest
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
 from tests.conftest import SEEDS
@@ -95,13 +95,13 @@ def test_truncated_chunk_store_is_reported(writable_index, embedder):
 def test_reindexing_skips_unchanged_and_updates_changed(writable_index, embedder, tmp_path):
     rag = RAG.open(writable_index, embedder=embedder, seeds=None)
     report = rag.add_paths([SEEDS])
-    assert report == {"added": [], "unchanged": sorted(p.stem for p in SEEDS.glob("*.txt"))}
+    assert report == {"added": [], "unchanged": sorted(p.stem for p in SEEDS.glob("*.txt")), "replaced": []}
 
     changed = tmp_path / "004_ed8cdf30e0db6200.txt"
     original = (SEEDS / changed.name).read_text("utf-8")
     # The new paragraph goes above the credit: what follows the credit is a trailer that cleaning cuts.
     changed.write_text(original.replace("(TTXVN/Vietnam+)", "Hai bên hợp tác nuôi tôm hùm năm 2030.\n(TTXVN/Vietnam+)"), "utf-8")
-    assert rag.add_paths([changed])["added"] == ["004_ed8cdf30e0db6200"]
+    assert rag.add_paths([changed])["replaced"] == ["004_ed8cdf30e0db6200"]
     reopened = RAG.open(writable_index, embedder=embedder, seeds=None)
     assert reopened.search("nuôi tôm hùm", k=1)[0].chunk.doc_id == "004_ed8cdf30e0db6200"
     assert len(reopened.index.articles) == 5
@@ -142,3 +142,32 @@ def test_save_is_atomic_on_failure(writable_index, embedder, monkeypatch):
     assert (writable_index / "CURRENT").read_text() == before
     assert not list(Path(writable_index).glob(".staging-*"))
     assert len(Index.load(writable_index, lambda spec: embedder).articles) == 5
+
+
+def test_duplicate_ids_in_one_batch_are_refused(writable_index, embedder, tmp_path):
+    corpus = tmp_path / "corpus"
+    for folder in ("a", "b"):
+        (corpus / folder).mkdir(parents=True)
+        (corpus / folder / "tin.txt").write_text("Tiêu đề\nNội dung hợp tác.", encoding="utf-8")
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    with pytest.raises(LoadError, match="share the id tin "):
+        rag.add_paths([corpus])
+
+
+def test_title_with_line_separator_survives_save_and_load(writable_index, embedder, tmp_path):
+    record = {"id": "sep", "title": "Tựa\u2028đề", "text": "Việt Nam và Lào ký thỏa thuận hợp tác giáo dục năm 2025."}
+    path = tmp_path / "sep.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    RAG.open(writable_index, embedder=embedder, seeds=None).add_paths([path])
+    assert RAG.open(writable_index, embedder=embedder, seeds=None).article("sep").title == "Tựa\u2028đề"
+
+
+def test_save_refuses_to_overwrite_another_writer(writable_index, embedder, tmp_path):
+    first = RAG.open(writable_index, embedder=embedder, seeds=None)
+    second = RAG.open(writable_index, embedder=embedder, seeds=None)
+    second.remove(["001_e222243bbab17326"])
+    with pytest.raises(IndexError_, match="another process"):
+        first.remove(["000_0b8d2cb8de87471d"])
+    # The failed save left the first copy as it was, in memory too.
+    assert "000_0b8d2cb8de87471d" in first.index.articles
+    assert len(RAG.open(writable_index, embedder=embedder, seeds=None).index.articles) == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.pipeline import QuestionError
 from rag.retrieve import Filters
 from tests.conftest import EXAMPLES
 
@@ -58,7 +59,8 @@ def test_filters(seed_rag):
     assert {h.chunk.doc_id for h in by_doc} == {"004_ed8cdf30e0db6200"}
     by_source = seed_rag.search(question, k=5, filters=Filters(sources={"Chinhphu.vn"}))
     assert {h.chunk.source for h in by_source} == {"Chinhphu.vn"}
-    assert seed_rag.search(question, filters=Filters(date_to="2000-01-01")) == []
+    with pytest.raises(QuestionError, match="No article matches"):
+        seed_rag.search(question, filters=Filters(date_to="2000-01-01"))
 
 
 def test_hits_are_ranked_and_distinct(seed_rag):

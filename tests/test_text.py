@@ -50,3 +50,9 @@ def test_language_detection_on_xquad():
     vietnamese = questions("vi")
     assert all(detect_language(q) == "vi" for q in vietnamese)
     assert sum(detect_language(fold(q)) == "vi-nodiac" for q in vietnamese) / len(vietnamese) >= 0.95
+
+
+def test_abbreviations_and_lowercase_do_not_end_sentences():
+    text = "Tại TP.HCM, ông A phát biểu. PGS.TS. Nguyễn Văn B nói. Ngày 5.ông ấy đi."
+    expected = ["Tại TP.HCM, ông A phát biểu.", "PGS.TS. Nguyễn Văn B nói.", "Ngày 5.ông ấy đi."]
+    assert [text[s:e] for s, e in split_sentences(text)] == expected

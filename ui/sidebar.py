@@ -177,8 +177,11 @@ def _add_uploads(rag: RAG, files: list) -> None:
             log.exception("adding the upload %s failed", uploaded.name)
             notices.append(("error", f"Not added: {uploaded.name}: an internal error occurred; the details are in the server log."))
         else:
-            if result["added"]:
-                notices.append(("success", f"Added {', '.join(result['added'])} from {uploaded.name}; it is searchable now."))
+            new = [d for d in result["added"] if d not in result["replaced"]]
+            if new:
+                notices.append(("success", f"Added {', '.join(new)} from {uploaded.name}; it is searchable now."))
+            if result["replaced"]:
+                notices.append(("warning", f"Replaced {', '.join(result['replaced'])} with the version in {uploaded.name}."))
             if result["unchanged"]:
                 notices.append(("info", f"Already in the index, unchanged: {', '.join(result['unchanged'])}."))
     bar.empty()
