@@ -21,7 +21,6 @@ loose for it ("France" -> "pháp" also matches "pháp lý").
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -114,8 +113,6 @@ class _Candidate:
 class ExtractiveAnswerer:
     def __init__(self, index: Index):
         self.index = index
-        self._idf: dict[str, float] = {}
-        self._idf_of: tuple | None = None  # which state of the index _idf was computed for
 
     def answer(
         self,
@@ -126,15 +123,10 @@ class ExtractiveAnswerer:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         language = analysis.language
-        reply_language = "en" if language == "en" else "vi"
         candidates = self.candidates(analysis, hits, query_vector)
-        evidence = {
-            "cosine": max((c.cosine for c in candidates), default=0.0),
-            "coverage": self._coverage(analysis.tokens, hits[:COVERAGE_PASSAGES]),
-        }
-        min_cosine, min_coverage = ABSTAIN_BELOW.get(language, ABSTAIN_BELOW["vi"])
-        if not candidates or evidence["cosine"] < min_cosine or evidence["coverage"] < min_coverage:
-            return Answer(question, ABSTAIN_MESSAGE[reply_language], True, language, [], hits, evidence=evidence)
+        evidence = self.evidence(analysis, hits, candidates)
+        if self.too_weak(language, evidence):
+            return abstention(question, language, hits, evidence)
         best = candidates[0].score
         chosen = [c for c in candidates if c.score >= best - SECOND_SENTENCE_MARGIN][:MAX_ANSWER_SENTENCES]
         # Read in passage order, then text order, so the answer flows like the source.
@@ -165,6 +157,18 @@ class ExtractiveAnswerer:
             on_token(text)
         return Answer(question, text, False, language, citations, hits, evidence=evidence, note=note, sentences=sentences)
 
+    def evidence(self, analysis: QueryAnalysis, hits: list[Hit], candidates: list[_Candidate]) -> dict[str, float]:
+        """The two abstention signals (module docstring)."""
+        return {
+            "cosine": max((c.cosine for c in candidates), default=0.0),
+            "coverage": self._coverage(analysis.tokens, hits[:COVERAGE_PASSAGES]),
+        }
+
+    @staticmethod
+    def too_weak(language: str, evidence: dict[str, float]) -> bool:
+        min_cosine, min_coverage = ABSTAIN_BELOW.get(language, ABSTAIN_BELOW["vi"])
+        return evidence["cosine"] < min_cosine or evidence["coverage"] < min_coverage
+
     def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> list[_Candidate]:
         """Sentences of the top ``CANDIDATE_PASSAGES`` passages, best first."""
         hits = hits[:CANDIDATE_PASSAGES]
@@ -193,19 +197,19 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
-
     def _coverage(self, terms: list[str], hits: list[Hit]) -> float:
-        state = (self.index.built_at, len(self.index.chunks))
-        if self._idf_of != state:  # articles were added or removed since
-            self._idf_of = state
-            df = Counter(t for c in self.index.chunks for t in set(bm25_tokens(c.title + "\n" + c.text)))
-            n = max(len(self.index.chunks), 1)
-            self._idf = {t: math.log(1 + n / (1 + d)) for t, d in df.items()}
-        n = max(len(self.index.chunks), 1)
-        weights = {t: self._idf.get(t, math.log(1 + n)) for t in set(terms)}  # unseen terms weigh most
+        idf = self.index.idf()
+        unseen = math.log(1 + max(len(self.index.chunks), 1))  # a term the corpus lacks weighs most
+        weights = {t: idf.get(t, unseen) for t in set(terms)}
         found = {t for h in hits for t in bm25_tokens(h.chunk.title + "\n" + h.chunk.text)}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in found) / total if total else 1.0
+
+
+def abstention(question: str, language: str, hits: list[Hit], evidence: dict[str, float]) -> Answer:
+    """"Not in the articles", in the question's language, with the passages looked at."""
+    message = ABSTAIN_MESSAGE["en" if language == "en" else "vi"]
+    return Answer(question, message, True, language, [], hits, evidence=evidence)
 
 
 def _local_term_weights(query_terms: list[str], sentences: list[set[str]]) -> dict[str, float]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import ABSTAIN_MESSAGE, Answer, AnswerSentence, Citation, ExtractiveAnswerer
+from rag.answer import Answer, AnswerSentence, Citation, ExtractiveAnswerer, abstention
 from rag.index import Index
 from rag.retrieve import Hit, QueryAnalysis
 from rag.text import detect_language, fold, split_sentences
@@ -110,25 +110,26 @@ class LLMAnswerer:
         self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
     ) -> Answer:
         language = "en" if analysis.language == "en" else "vi"
-        extractive = self.extractive.answer(question, analysis, hits, query_vector)
-        if extractive.abstained:  # weak evidence: the model is not asked
-            return extractive
-        passages = self._passages(analysis, hits, query_vector)
+        candidates = self.extractive.candidates(analysis, hits, query_vector)
+        evidence = self.extractive.evidence(analysis, hits, candidates)
+        if self.extractive.too_weak(analysis.language, evidence):  # the model is not asked
+            return abstention(question, analysis.language, hits, evidence)
+        passages = self._passages(candidates)
         text = self._generate(question, language, passages, on_token).strip()
         # A refusal is a short reply that says so, not an answer that mentions a gap.
         if not text or (len(text) < 160 and any(r in text.lower() for r in _REFUSALS)):
-            return Answer(question, ABSTAIN_MESSAGE[language], True, analysis.language, [], hits, evidence=extractive.evidence)
+            return abstention(question, analysis.language, hits, evidence)
         sentences, citations = self._check(text, passages)
         body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in sentences)
         return Answer(
-            question, body, False, analysis.language, citations, hits, evidence=extractive.evidence, sentences=sentences,
+            question, body, False, analysis.language, citations, hits, evidence=evidence, sentences=sentences,
             generated_by=self.spec or "llm",
         )
 
-    def _passages(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> list[_Passage]:
+    def _passages(self, candidates: list) -> list[_Passage]:
         """The passages holding the best sentences, each cut to its best few sentences."""
         chosen: dict[str, _Passage] = {}
-        for c in self.extractive.candidates(analysis, hits, query_vector):
+        for c in candidates:
             key = c.hit.chunk.chunk_id
             if key not in chosen and len(chosen) < PROMPT_PASSAGES:
                 chosen[key] = _Passage(len(chosen) + 1, c.hit, [])

@@ -10,6 +10,8 @@ words; values are Vietnamese phrases, folded when used.
 
 from __future__ import annotations
 
+from rag.index import bm25_tokens
+
 GLOSSARY: dict[str, tuple[str, ...]] = {
     # actions
     "agree": ("nhất trí", "thống nhất", "thỏa thuận", "đồng ý"), "agreed": ("nhất trí", "thống nhất", "thỏa thuận"),
@@ -82,8 +84,6 @@ def expand(tokens: list[str]) -> list[str]:
     A phrase of several syllables contributes only its syllable pairs: once folded,
     its single syllables are ambiguous ("đồng ý" -> "y", "nhất trí" -> "nhat" = "Nhật").
     """
-    from rag.index import bm25_tokens
-
     out = []
     for token in tokens:
         for phrase in GLOSSARY.get(token, ()):

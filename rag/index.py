@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -145,6 +147,21 @@ class Index:
                 bm25.index([bm25_tokens(c.title + "\n" + c.text) for c in self.chunks], show_progress=False)
         self.bm25 = bm25
         self.vocabulary: set[str] = set(getattr(bm25, "vocab_dict", None) or ())
+        self._idf: dict[str, float] | None = None  # computed on first use by idf()
+
+    def idf(self) -> dict[str, float]:
+        """IDF of every BM25 term over the chunks (title included), for answer scoring."""
+        if self._idf is None:
+            df = Counter(t for c in self.chunks for t in set(bm25_tokens(c.title + "\n" + c.text)))
+            n = max(len(self.chunks), 1)
+            self._idf = {t: math.log(1 + n / (1 + d)) for t, d in df.items()}
+        return self._idf
+
+    def restore(self, articles: dict[str, StoredArticle]) -> None:
+        """Put back an earlier set of articles (undoing a change whose save failed)."""
+        self.articles = dict(articles)
+        self.built_at = time.time()
+        self._assemble()
 
     # -------------------------------------------------------------- persist
     def save(self, directory: str | Path) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -152,21 +151,13 @@ class RAG:
             try:
                 self.index.save(self.index_dir)
             except BaseException:
-                self.index.articles = before
-                self.index.built_at = time.time()
-                self.index._assemble()
+                self.index.restore(before)
                 raise
         return result
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
-        self._check_filters(filters)
-        return self.retriever.search(check_question(query), k=k, filters=filters, **options)
-
-    def _check_filters(self, filters: Filters | None) -> None:
-        """A filter that leaves nothing would read as "not in the articles"; say so instead."""
-        if filters and not any(filters.allows(c) for c in self.index.chunks):
-            raise QuestionError("No article matches the filters (dates, articles, sources); widen them.")
+        return _unless_filtered_out(self.retriever.search(check_question(query), k=k, filters=filters, **options), filters)
 
     def ask(
         self,
@@ -183,7 +174,6 @@ class RAG:
         ``on_token`` receives the answer as it is generated; ``generator`` replaces the
         RAG's own for this question (the UI's per-session choice)."""
         question = check_question(question)
-        self._check_filters(filters)
         generator = generator or self.generator
         chat_model = getattr(generator, "chat_model", None)  # an LLM also rewrites follow-ups
         if history and is_follow_up(question):
@@ -193,6 +183,7 @@ class RAG:
         hits = self.retriever.search(
             question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
         )
+        _unless_filtered_out(hits, filters)
         answer = generator.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
         return answer
@@ -209,3 +200,10 @@ class RAG:
             "sources": sorted({a.article.source for a in self.index.articles.values() if a.article.source}),
             "dates": sorted(a.article.date for a in self.index.articles.values() if a.article.date),
         }
+
+
+def _unless_filtered_out(hits: list[Hit], filters: Filters | None) -> list[Hit]:
+    """Hits, unless filters left none: that would read as "not in the articles"."""
+    if filters and not hits:
+        raise QuestionError("No article matches the filters (dates, articles, sources); widen them.")
+    return hits
