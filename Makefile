@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run index test test-llm llm bench clean-index browser
+.PHONY: setup run index test test-llm llm bench bench-scale clean-index browser
 
 setup: $(STAMP)
 
@@ -44,5 +44,12 @@ test-llm: llm
 bench: setup
 	$(BIN)/python scripts/bench.py
 
+# Storage at scale against vanilla LangChain FAISS (needs langchain-community: pinned in
+# requirements-llm.lock). CHUNKS=100000 make bench-scale
+CHUNKS ?= 10000
+bench-scale: setup
+	$(BIN)/pip install -q -r requirements-llm.lock
+	$(BIN)/python scripts/bench_scale.py --chunks $(CHUNKS) --json
+
 clean-index:
-	rm -rf index/CURRENT index/snap-* index/.staging-*
+	rm -f index/store.db index/store.db-wal index/store.db-shm index/vectors.*.faiss index/.vectors-*.tmp

@@ -27,8 +27,10 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.index import Index, bm25_tokens
+from rag.chunk import Chunk
 from rag.retrieve import Hit, QueryAnalysis
+from rag.store import Store
+from rag.text import lexical_tokens
 
 LEXICAL_BONUS = 0.15
 # (minimum best-sentence cosine, minimum term coverage) below which the system abstains.
@@ -110,9 +112,33 @@ class _Candidate:
     span: tuple[int, int]  # article offsets
 
 
+class Evidence:
+    """The texts and sentence vectors of the articles behind a question's passages,
+    each read from the store once per question."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._texts: dict[str, str] = {}
+        self._sentences: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
+
+    def text(self, doc_id: str) -> str:
+        if doc_id not in self._texts:
+            article = self.store.article(doc_id)
+            self._texts[doc_id] = article.text if article else ""
+        return self._texts[doc_id]
+
+    def sentences(self, chunk: Chunk) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The sentences inside ``chunk``, with their vectors."""
+        if chunk.doc_id not in self._sentences:
+            self._sentences[chunk.doc_id] = self.store.sentences(chunk.doc_id)
+        spans, vectors = self._sentences[chunk.doc_id]
+        rows = [i for i, span in enumerate(spans) if chunk.start <= span[0] and span[1] <= chunk.end]
+        return [spans[i] for i in rows], vectors[rows]
+
+
 class ExtractiveAnswerer:
-    def __init__(self, index: Index):
-        self.index = index
+    def __init__(self, store: Store):
+        self.store = store
 
     def answer(
         self,
@@ -123,7 +149,8 @@ class ExtractiveAnswerer:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         language = analysis.language
-        candidates = self.candidates(analysis, hits, query_vector)
+        evidence_text = Evidence(self.store)
+        candidates = self.candidates(analysis, hits, query_vector, evidence_text)
         evidence = self.evidence(analysis, hits, candidates)
         if self.too_weak(language, evidence):
             return abstention(question, language, hits, evidence)
@@ -144,7 +171,7 @@ class ExtractiveAnswerer:
                              chunk.text, "", [], chunk.start, chunk.end)
                 )
             citation = citations[numbers[chunk.chunk_id] - 1]
-            sentence = self.index.articles[chunk.doc_id].article.text[c.span[0] : c.span[1]]
+            sentence = evidence_text.text(chunk.doc_id)[c.span[0] : c.span[1]]
             citation.quote_spans.append((c.span[0] - chunk.start, c.span[1] - chunk.start))
             citation.quote = " ".join(filter(None, [citation.quote, sentence]))
             parts.append(f"{sentence} [{citation.n}]")
@@ -169,18 +196,18 @@ class ExtractiveAnswerer:
         min_cosine, min_coverage = ABSTAIN_BELOW.get(language, ABSTAIN_BELOW["vi"])
         return evidence["cosine"] < min_cosine or evidence["coverage"] < min_coverage
 
-    def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> list[_Candidate]:
+    def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, evidence: Evidence) -> list[_Candidate]:
         """Sentences of the top ``CANDIDATE_PASSAGES`` passages, best first."""
         hits = hits[:CANDIDATE_PASSAGES]
         rows: list[tuple[Hit, tuple[int, int], float, set[str]]] = []
         seen: set[tuple[str, int]] = set()
         for hit in hits:
-            spans, vectors = self.index.sentence_vectors_for(hit.chunk)
-            text = self.index.articles[hit.chunk.doc_id].article.text
+            spans, vectors = evidence.sentences(hit.chunk)
+            text = evidence.text(hit.chunk.doc_id)
             for span, cosine in zip(spans, vectors @ query_vector if spans else []):
                 if (hit.chunk.doc_id, span[0]) not in seen:  # overlapping chunks share a sentence
                     seen.add((hit.chunk.doc_id, span[0]))
-                    rows.append((hit, span, float(cosine), set(bm25_tokens(text[span[0] : span[1]]))))
+                    rows.append((hit, span, float(cosine), set(lexical_tokens(text[span[0] : span[1]]))))
         # The question's date picks passages (DATE_MATCH_BONUS); inside them it is context,
         # not what the answer is about, so "2021" does not count as a matching term.
         years = {d[:4] for d in analysis.dates}
@@ -198,10 +225,13 @@ class ExtractiveAnswerer:
         return candidates
 
     def _coverage(self, terms: list[str], hits: list[Hit]) -> float:
-        idf = self.index.idf()
-        unseen = math.log(1 + max(len(self.index.chunks), 1))  # a term the corpus lacks weighs most
-        weights = {t: idf.get(t, unseen) for t in set(terms)}
-        found = {t for h in hits for t in bm25_tokens(h.chunk.title + "\n" + h.chunk.text)}
+        """IDF-weighted share of the question's terms found in ``hits``; the document
+        frequencies come from the lexical index, never from re-reading the corpus."""
+        n = max(self.store.size(), 1)
+        counts = self.store.term_counts(terms)
+        # A term the corpus lacks (count 0) weighs most.
+        weights = {t: math.log(1 + n / (1 + counts.get(t, 0))) for t in set(terms)}
+        found = {t for h in hits for t in lexical_tokens(h.chunk.title + "\n" + h.chunk.text)}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in found) / total if total else 1.0
 

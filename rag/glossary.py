@@ -10,7 +10,7 @@ words; values are Vietnamese phrases, folded when used.
 
 from __future__ import annotations
 
-from rag.index import bm25_tokens
+from rag.text import lexical_tokens
 
 GLOSSARY: dict[str, tuple[str, ...]] = {
     # actions
@@ -87,6 +87,6 @@ def expand(tokens: list[str]) -> list[str]:
     out = []
     for token in tokens:
         for phrase in GLOSSARY.get(token, ()):
-            terms = bm25_tokens(phrase)
+            terms = lexical_tokens(phrase)
             out.extend([t for t in terms if "_" in t] or terms)
     return out

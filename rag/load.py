@@ -7,10 +7,15 @@ message names the file and says what to do, so the CLI and the UI can show it as
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+
+from rag.dates import normalise_date
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl", ".pdf")
 # Larger than any news article by two orders of magnitude; a bigger file is almost
@@ -24,7 +29,7 @@ class LoadError(ValueError):
 
 @dataclass
 class RawDocument:
-    doc_id: str
+    doc_id: str | None  # the article's own id (JSONL "id"); None: derived when cleaning
     text: str
     path: str
     # Given by structured inputs (.jsonl); otherwise found by cleaning.
@@ -35,53 +40,83 @@ class RawDocument:
     extra: dict = field(default_factory=dict)
 
 
-def load_path(path: str | Path) -> list[RawDocument]:
-    """All articles in a file, or in the supported files under a directory."""
+def load_path(path: str | Path, on_skip: Callable[[str], None] | None = None) -> list[RawDocument]:
+    """All articles in a file, or in the supported files under a directory. In a
+    directory, a file that cannot be read is skipped, and ``on_skip`` is told why;
+    a file named on its own must load, or LoadError says why."""
     path = Path(path)
     if not path.exists():
         raise LoadError(f"{path}: no such file or directory")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-        if not files:
-            raise LoadError(f"{path}: no {', '.join(SUPPORTED_SUFFIXES)} files in this directory")
-        return [doc for f in files for doc in load_file(f)]
-    return load_file(path)
+    if not path.is_dir():
+        return load_file(path)
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES and not p.is_dir())
+    if not files:
+        raise LoadError(f"{path}: no {', '.join(SUPPORTED_SUFFIXES)} files in this directory")
+    docs = []
+    for f in files:
+        try:
+            docs += load_file(f)
+        except LoadError as exc:
+            if on_skip is None:
+                raise
+            on_skip(f"skipped {exc}")
+    return docs
 
 
 def load_file(path: str | Path, data: bytes | None = None) -> list[RawDocument]:
     """Articles in one file. ``data`` lets an upload be loaded without touching disk."""
     path = Path(path)
+    data_from_disk = data is None
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"{path.name}: unsupported file type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
     if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise LoadError(f"{path}: cannot read file ({exc.strerror})") from exc
+        data = _read_regular_file(path)
     if len(data) > MAX_FILE_BYTES:
         raise LoadError(
             f"{path.name}: {len(data) / 2**20:.1f} MiB is too large for one article file (limit {MAX_FILE_BYTES // 2**20} MiB); split it"
         )
-    doc_id = path.stem
+    # The absolute path, so that an edited file replaces its earlier version (see
+    # rag.store.local); it is not the article's id.
+    where = str(path.absolute()) if data_from_disk else f"upload:{path.name}"
     if suffix == ".pdf":
-        return [RawDocument(doc_id, _pdf_text(path, data), str(path))]
+        return [RawDocument(None, _pdf_text(path, data), where, url=None)]
     text = decode(data, path.name)
     if suffix == ".jsonl":
-        return _jsonl_documents(text, path)
+        return _jsonl_documents(text, path, where)
+    url = None
     if suffix in (".html", ".htm"):
-        text = html_to_text(text)
+        text, url = html_to_text(text)
     if not text.strip():
         raise LoadError(f"{path.name}: the file has no text")
-    return [RawDocument(doc_id, text, str(path))]
+    return [RawDocument(None, text, where, url=url)]
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file. A FIFO or device named .txt would block a plain
+    read forever, so the file is opened non-blocking and checked before reading."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read file ({exc.strerror}); check its permissions") from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LoadError(f"{path}: not a regular file (a pipe, socket or device); copy the article into a file")
+        try:
+            return f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise LoadError(f"{path}: cannot read file ({exc.strerror})") from exc
 
 
 def decode(data: bytes, name: str) -> str:
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise LoadError(f"{name}: looks like a binary file, not text")
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
-            return data.decode(encoding)
+            return _decode_as(data, encoding, name)
+    if b"\x00" in data[:8192]:
+        encoding = _utf16_without_bom(data[:8192])
+        if encoding is None:
+            raise LoadError(f"{name}: looks like a binary file, not text")
+        return _decode_as(data, encoding, name)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -91,7 +126,28 @@ def decode(data: bytes, name: str) -> str:
         ) from exc
 
 
-def _jsonl_documents(text: str, path: Path) -> list[RawDocument]:
+def _decode_as(data: bytes, encoding: str, name: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{name}: not valid {encoding.upper()} text (bad byte at offset {exc.start}); re-save it as UTF-8") from exc
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 saved without a byte order mark: the zero high bytes of spaces, digits
+    and Latin letters fall on every other byte, which binary data does not do."""
+    even, odd = head[0::2], head[1::2]
+    if not odd:
+        return None
+    even_zeros, odd_zeros = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_zeros > 0.3 and even_zeros < 0.02:
+        return "utf-16-le"
+    if even_zeros > 0.3 and odd_zeros < 0.02:
+        return "utf-16-be"
+    return None
+
+
+def _jsonl_documents(text: str, path: Path, where: str) -> list[RawDocument]:
     docs = []
     # split("\n"): JSON strings may hold U+2028, which splitlines() also breaks on.
     for lineno, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
@@ -106,17 +162,19 @@ def _jsonl_documents(text: str, path: Path) -> list[RawDocument]:
         for key in ("title", "source", "url", "id", "doc_id"):
             if record.get(key) is not None and not isinstance(record[key], str):
                 raise LoadError(f"{path.name}:{lineno}: \"{key}\" must be a string")
-        if record.get("date") is not None and not isinstance(record["date"], str | int):
-            raise LoadError(f"{path.name}:{lineno}: \"date\" must be a string such as \"2021-12-02\"")
-        doc_id = str(record.get("id") or record.get("doc_id") or f"{path.stem}_{lineno:04d}")
+        date = record.get("date")
+        # A date that is not understood is an error, not silently dropped: "in 2021"
+        # questions would then miss the article.
+        if date is not None and (isinstance(date, bool) or not isinstance(date, str | int) or not normalise_date(str(date))):
+            raise LoadError(f"{path.name}:{lineno}: \"date\" {json.dumps(date)} is not a date; write it as \"2021-12-02\"")
         known = {"id", "doc_id", "title", "date", "source", "url", "text"}
         docs.append(
             RawDocument(
-                doc_id=doc_id,
+                doc_id=record.get("id") or record.get("doc_id") or None,
                 text=str(record["text"]),
-                path=f"{path}:{lineno}",
+                path=f"{where}:{lineno}",
                 title=record.get("title"),
-                date=str(record["date"]) if record.get("date") is not None else None,
+                date=normalise_date(str(date)) if date is not None else None,
                 source=record.get("source"),
                 url=record.get("url"),
                 extra={k: v for k, v in record.items() if k not in known},
@@ -160,9 +218,16 @@ class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.url: str | None = None
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs) -> None:
+        attributes = dict(attrs)
+        # The canonical URL identifies the article across captures of the same page.
+        if tag == "link" and (attributes.get("rel") or "").lower() == "canonical" and attributes.get("href"):
+            self.url = self.url or attributes["href"]
+        elif tag == "meta" and attributes.get("property") == "og:url" and attributes.get("content"):
+            self.url = self.url or attributes["content"]
         if tag in _SKIP_TAGS:
             self._skip += 1
         elif tag in _BLOCK_TAGS:
@@ -179,9 +244,10 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(html: str) -> tuple[str, str | None]:
+    """The page's visible text, and its canonical URL if it declares one."""
     parser = _TextExtractor()
     parser.feed(html)
     text = "".join(parser.parts)
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip(), parser.url

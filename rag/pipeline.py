@@ -19,9 +19,11 @@ from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
 from rag.clean import Article, clean
 from rag.embed import Embedder, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
-from rag.index import REBUILD_HINT, Index, IndexMismatchError, NoIndexError, read_manifest
+from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_path
-from rag.retrieve import Filters, Hit, Retriever
+from rag.retrieve import Hit, Retriever
+from rag.store import ArticleInfo, Filters, IndexMismatchError, NoIndexError, Store, WriteReport, index_exists, open_store
+from rag.text import nfc
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ DEFAULT_SEEDS_DIR = Path(os.environ.get("RAG_SEEDS_DIR", "seeds"))
 # Long enough for any real question, pasted context included; beyond it the query
 # encoder truncates anyway and the user has probably pasted the wrong thing.
 MAX_QUESTION_CHARS = 2000
+# More passages than anyone reads; a larger k is a mistake, not a wish.
+MAX_K = 100
 
 Progress = Callable[[str, int, int], None]
 
@@ -39,30 +43,38 @@ class QuestionError(ValueError):
 
 
 def check_question(question: str) -> str:
+    """The question, NFC-normalised (a question typed on macOS arrives decomposed, and
+    the encoder reads NFD as other characters), or QuestionError."""
     if not isinstance(question, str) or not any(ch.isalnum() for ch in question):
         raise QuestionError("The question is empty; type a question.")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
-    return " ".join(question.split())
+    return " ".join(nfc(question).split())
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise QuestionError(f"k must be a whole number from 1 to {MAX_K} (got {k!r}).")
+    return k
 
 
 class RAG:
-    def __init__(self, index: Index, index_dir: Path | None = None, generator: Generator | None = None):
-        self.index = index
-        self.index_dir = index_dir
-        self.retriever = Retriever(index)
-        self.generator = generator or ExtractiveAnswerer(index)
+    def __init__(self, store: Store, embedder: Embedder, generator: Generator | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.retriever = Retriever(store, embedder)
+        self.generator = generator or ExtractiveAnswerer(store)
 
     def use_llm(self, spec: str | None) -> RAG:
         """Answer with the LLM that ``spec`` names (see rag.generate), or extractively
         when ``spec`` is None or empty."""
-        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.index)
+        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.store)
         return self
 
     def llm_answerer(self, spec: str) -> Generator:
         from rag.generate import LLMAnswerer, load_chat_model
 
-        return LLMAnswerer(self.index, load_chat_model(spec), spec)
+        return LLMAnswerer(self.store, self.embedder, load_chat_model(spec), spec)
 
     # ---------------------------------------------------------------- open
     @classmethod
@@ -72,92 +84,95 @@ class RAG:
         embedder: str | Embedder | None = None,
         seeds: str | Path | None = DEFAULT_SEEDS_DIR,
         progress: Progress | None = None,
+        create: bool = False,
     ) -> RAG:
-        """Load the index at ``index_dir``; if there is none and ``seeds`` is given,
-        build it from there first."""
+        """The index at ``index_dir``. With none there: build it from ``seeds`` if
+        given, else create an empty one if ``create``, else raise NoIndexError."""
         index_dir = Path(index_dir)
-        try:
-            manifest = read_manifest(index_dir)
-        except NoIndexError:
-            if seeds is None:
-                raise
-            if not Path(seeds).is_dir():
-                raise NoIndexError(f"no index at {index_dir}, and no {seeds}/ folder to build one from; run `rag index PATH...`") from None
-            log.info("no index at %s; building it from %s", index_dir, seeds)
-            return cls.build([seeds], index_dir, embedder, progress)
-        instance = None if embedder is None or isinstance(embedder, str) else embedder
+        if not index_exists(index_dir):
+            if seeds is not None:
+                if not Path(seeds).is_dir():
+                    raise NoIndexError(f"no index at {index_dir}, and no {seeds}/ folder to build one from; run `rag index PATH...`")
+                log.info("no index at %s; building it from %s", index_dir, seeds)
+                rag = cls.open(index_dir, embedder, seeds=None, create=True)
+                rag.add_paths([seeds], progress)
+                return rag
+            if not create:
+                raise NoIndexError(f"no index at {index_dir}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
+        instance = embedder if embedder is not None and not isinstance(embedder, str) else None
         wanted = instance.spec if instance else (embedder or configured_spec())
-        if wanted and wanted != manifest["embedder"]:
-            raise IndexMismatchError(
-                f"index at {index_dir} was built with embedder '{manifest['embedder']}' but '{wanted}' is configured; "
-                f"{REBUILD_HINT}, or ask for '{manifest['embedder']}' (RAG_EMBEDDER, --embedder)"
-            )
-        index = Index.load(index_dir, lambda spec: instance or load_embedder(spec))
-        return cls(index, index_dir)
+        if index_exists(index_dir):
+            # The store says which embedder built it; only that one is loaded.
+            store = open_store(index_dir, wanted, None)
+            instance = instance or load_embedder(store.embedder_spec)
+            if instance.dim != store.dim:
+                raise IndexMismatchError(f"the index at {index_dir} holds {store.dim}-d vectors but {instance.spec} makes {instance.dim}-d")
+        else:
+            instance = instance or load_embedder(wanted)
+            store = open_store(index_dir, instance.spec, instance.dim, create=True)
+        return cls(store, instance)
 
     @classmethod
     def build(
-        cls,
-        paths: Iterable[str | Path],
-        index_dir: str | Path | None = DEFAULT_INDEX_DIR,
-        embedder: str | Embedder | None = None,
-        progress: Progress | None = None,
+        cls, paths: Iterable[str | Path], index_dir: str | Path = DEFAULT_INDEX_DIR, embedder: str | Embedder | None = None,
+        progress: Progress | None = None, on_skip: Callable[[str], None] | None = None,
     ) -> RAG:
-        """A fresh index from the articles under ``paths``, saved to ``index_dir``."""
-        instance = embedder if embedder is not None and not isinstance(embedder, str) else load_embedder(embedder)
-        rag = cls(Index(instance), Path(index_dir) if index_dir else None)
-        rag.add_paths(paths, progress)
+        """The index at ``index_dir`` made to hold exactly the articles under ``paths``
+        (created if missing), in one transaction: readers see the old or the new one."""
+        rag = cls.open(index_dir, embedder, seeds=None, create=True)
+        rag.add_paths(paths, progress, on_skip=on_skip, replace_all=True)
         return rag
 
-    # -------------------------------------------------------------- change
-    def add_paths(self, paths: Iterable[str | Path], progress: Progress | None = None) -> dict:
-        raws = [doc for p in paths for doc in load_path(p)]
-        return self.add_documents(raws, progress)
+    def close(self) -> None:
+        self.store.close()
 
-    def add_upload(self, name: str, data: bytes, progress: Progress | None = None) -> dict:
+    # -------------------------------------------------------------- change
+    def add_paths(
+        self, paths: Iterable[str | Path], progress: Progress | None = None, on_skip: Callable[[str], None] | None = None,
+        replace_all: bool = False,
+    ) -> WriteReport:
+        """Index the files and folders under ``paths``. In a folder, an unreadable file
+        is skipped (``on_skip`` hears why); ``replace_all`` makes these articles the
+        whole index, in one transaction."""
+        raws = [doc for p in paths for doc in load_path(p, on_skip=on_skip or (lambda m: log.warning("%s", m)))]
+        return self.add_documents(raws, progress, replace_all=replace_all)
+
+    def add_upload(self, name: str, data: bytes, progress: Progress | None = None) -> WriteReport:
         """An uploaded file: loaded from memory, added, saved. Raises LoadError with a
-        message for the user; the index on disk is unchanged on failure."""
+        message for the user; the index is unchanged on failure."""
         return self.add_documents(load_file(name, data), progress)
 
-    def add_documents(self, raws: list[RawDocument], progress: Progress | None = None) -> dict:
-        """Clean, chunk, embed and save. Returns the doc_ids added (new or replaced:
-        ``replaced`` lists those that were already in the index with other content)
-        and those skipped as unchanged."""
-        articles = [clean(raw) for raw in raws]
-        empty = [a.doc_id for a in articles if not a.text.strip()]
-        if empty:
-            raise LoadError(f"{', '.join(empty)}: nothing left after cleaning; is this a news article?")
-        ids = [a.doc_id for a in articles]
-        twice = sorted({d for d in ids if ids.count(d) > 1})
-        if twice:
-            raise LoadError(f"two articles share the id {', '.join(twice)} (same file name or JSONL id); rename one")
-        known = set(self.index.articles)
-        added, skipped = self._saving(lambda: self.index.add(articles, progress))
-        log.info("indexed %d articles, %d unchanged", len(added), len(skipped))
-        return {"added": added, "unchanged": skipped, "replaced": [d for d in added if d in known]}
+    def add_documents(self, raws: list[RawDocument], progress: Progress | None = None, replace_all: bool = False) -> WriteReport:
+        """Clean, chunk, embed and write, in one transaction. Articles whose content is
+        already stored are not embedded again."""
+        articles: dict[str, Article] = {}
+        duplicates = []
+        for raw in raws:
+            article = clean(raw)
+            if not article.text.strip():
+                raise LoadError(f"{raw.path}: nothing left after cleaning; is this a news article?")
+            known = articles.get(article.doc_id)
+            if known and known.content_hash != article.content_hash:
+                raise LoadError(f"{known.path} and {article.path} are different articles with the same id {article.doc_id}; fix one id")
+            if known:
+                duplicates.append(article.doc_id)  # the same article twice in one batch
+            articles[article.doc_id] = article
+        stored = self.store.hashes(articles)
+        todo = [a for a in articles.values() if stored.get(a.doc_id) != a.content_hash]
+        prepared = prepare(todo, self.embedder, progress)
+        remove = [i.doc_id for i in self.store.articles() if i.doc_id not in articles] if replace_all else []
+        report = self.store.write(add=prepared, remove=remove)
+        report.unchanged += [d for d in articles if stored.get(d) == articles[d].content_hash] + duplicates
+        log.info("indexed %d new, %d replaced, %d unchanged, %d removed",
+                 len(report.added), len(report.replaced), len(report.unchanged), len(report.removed))
+        return report
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
-        return self._saving(lambda: self.index.remove(doc_ids))
-
-    def _saving(self, change: Callable):
-        """Apply a change to the index and save it; if saving fails, undo the change in
-        memory too, so that memory and disk agree. The retriever and answerers read
-        the index object itself, so nothing else needs refreshing."""
-        before = dict(self.index.articles)
-        result = change()
-        after = self.index.articles
-        changed = after.keys() != before.keys() or any(after[d] is not before[d] for d in after)
-        if self.index_dir and changed:
-            try:
-                self.index.save(self.index_dir)
-            except BaseException:
-                self.index.restore(before)
-                raise
-        return result
+        return self.store.write(remove=list(doc_ids)).removed
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
-        return _unless_filtered_out(self.retriever.search(check_question(query), k=k, filters=filters, **options), filters)
+        return _unless_filtered_out(self.retriever.search(check_question(query), k=check_k(k), filters=filters, **options), filters)
 
     def ask(
         self,
@@ -174,11 +189,12 @@ class RAG:
         ``on_token`` receives the answer as it is generated; ``generator`` replaces the
         RAG's own for this question (the UI's per-session choice)."""
         question = check_question(question)
+        k = check_k(k)
         generator = generator or self.generator
         chat_model = getattr(generator, "chat_model", None)  # an LLM also rewrites follow-ups
         if history and is_follow_up(question):
             question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
-        vector = self.index.embedder.embed_queries([question])[0]
+        vector = self.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.pop("lexical_weight", None))
         hits = self.retriever.search(
             question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
@@ -188,18 +204,14 @@ class RAG:
         answer.passages = hits[:k]
         return answer
 
-    def article(self, doc_id: str) -> Article:
-        return self.index.articles[doc_id].article
+    def article(self, doc_id: str) -> Article | None:
+        return self.store.article(doc_id)
+
+    def articles(self) -> list[ArticleInfo]:
+        return self.store.articles()
 
     def stats(self) -> dict:
-        return {
-            "articles": len(self.index.articles),
-            "chunks": len(self.index.chunks),
-            "embedder": self.index.embedder.spec,
-            "built_at": self.index.built_at,
-            "sources": sorted({a.article.source for a in self.index.articles.values() if a.article.source}),
-            "dates": sorted(a.article.date for a in self.index.articles.values() if a.article.date),
-        }
+        return self.store.stats()
 
 
 def _unless_filtered_out(hits: list[Hit], filters: Filters | None) -> list[Hit]:

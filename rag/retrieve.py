@@ -8,8 +8,8 @@ depends on the question's language. A Vietnamese question, with or without marks
 almost fully covered and gets the full weight; an English
 question is covered by names and numbers ("ARMY-2024", "Shoigu") and by the English
 words that ``rag.glossary`` translates ("agree" -> "nhất trí"), which BM25 then matches.
-Scores are z-normalised per question before mixing, so the weight means the same for
-any corpus size.
+Scores are z-normalised per question, over the candidates the store returns, before
+mixing, so the weight means the same for any corpus size.
 
 Dates. A year, month or day in the question ("in 2021", "năm 2021", "tháng 8/2024")
 adds ``DATE_BOOST`` (in z units) to chunks whose article date or mentioned dates match.
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.chunk import Chunk
-from rag.dates import dates_match, query_dates
+from rag.dates import query_dates
+from rag.embed import Embedder
 from rag.glossary import GLOSSARY, expand
-from rag.index import Index, bm25_tokens
-from rag.text import EN_STOPWORDS, content_terms, detect_language, words
+from rag.store import Filters, Query, Store
+from rag.text import EN_STOPWORDS, content_terms, detect_language, lexical_tokens, nfc, words
 
 # The lexical weight at full coverage, per question language, from a sweep on XQuAD
 # (README "Retrieval"). The encoder barely reads Vietnamese typed without diacritics
@@ -38,28 +39,11 @@ DATE_BOOST = 1.0
 DUPLICATE_JACCARD = 0.8
 MODES = ("hybrid", "dense", "bm25", "rrf")
 RRF_K = 60
-
-
-@dataclass
-class Filters:
-    doc_ids: set[str] | None = None
-    sources: set[str] | None = None
-    date_from: str | None = None  # ISO, compared with the article date
-    date_to: str | None = None
-
-    def allows(self, chunk: Chunk) -> bool:
-        if self.doc_ids and chunk.doc_id not in self.doc_ids:
-            return False
-        if self.sources and (chunk.source or "") not in self.sources:
-            return False
-        if self.date_from or self.date_to:
-            if not chunk.date:
-                return False
-            if self.date_from and chunk.date < self.date_from:
-                return False
-            if self.date_to and chunk.date[: len(self.date_to)] > self.date_to:
-                return False
-        return True
+# Chunks the store returns per list (dense, lexical, and each again among the chunks
+# matching the question's dates). Fusion ranks their union; a chunk outside every list
+# could only win with a score it cannot have at rank > 100 of both. README "Storage"
+# measures recall at this depth against scoring every chunk.
+CANDIDATES = 100
 
 
 @dataclass
@@ -82,22 +66,26 @@ class QueryAnalysis:
 
 
 class Retriever:
-    def __init__(self, index: Index):
-        self.index = index
+    def __init__(self, store: Store, embedder: Embedder):
+        self.store = store
+        self.embedder = embedder
 
     def analyse(self, query: str, lexical_weight: float | None = None) -> QueryAnalysis:
+        query = nfc(query)
         language = detect_language(query)
-        tokens = bm25_tokens(query)
-        vocabulary = self.index.vocabulary
+        tokens = lexical_tokens(query)
         if language == "en":
             content = [t for t in words(query) if t not in EN_STOPWORDS]
-            translated = {t: [w for w in expand([t]) if w in vocabulary] for t in content}
+            expansions = {t: expand([t]) for t in content}
+            vocabulary = self.store.term_counts(content + [w for ws in expansions.values() for w in ws])
+            translated = {t: [w for w in expansions[t] if w in vocabulary] for t in content}
             covered = sum(t in vocabulary or bool(translated[t]) for t in content)
             # A translated word is searched in Vietnamese only: the English spelling
             # matches nothing or noise ("vietnam" in the credit "Vietnam+").
             tokens = [t for t in content if t not in GLOSSARY] + [w for t in content for w in translated[t]]
         else:
             content = words(query)
+            vocabulary = self.store.term_counts(content)
             covered = sum(t in vocabulary for t in content)
         coverage = covered / len(content) if content else 0.0
         tokens = content_terms(tokens)
@@ -119,18 +107,18 @@ class Retriever:
         caller that already computed them for the same query (``RAG.ask``)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode '{mode}'; use one of {', '.join(MODES)}")
-        chunks = self.index.chunks
-        if not chunks:
-            return []
+        query = nfc(query)
         analysis = analysis or self.analyse(query, lexical_weight)
         if query_vector is None:
-            query_vector = self.index.embedder.embed_queries([query])[0]
-        dense = self._dense_scores(query_vector)
-        lexical = np.zeros(len(chunks), np.float32)
-        if analysis.tokens:
-            lexical = np.asarray(self.index.bm25.get_scores(analysis.tokens), dtype=np.float32)
-        matches = np.array([use_dates and _date_match(c, analysis.dates) for c in chunks])
-
+            query_vector = self.embedder.embed_queries([query])[0]
+        dates = analysis.dates if use_dates else []
+        terms = analysis.tokens if mode != "dense" else []
+        candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))
+        if not candidates:
+            return []
+        dense = np.array([c.dense for c in candidates], np.float32)
+        lexical = np.array([c.lexical for c in candidates], np.float32)
+        matches = np.array([c.date_match for c in candidates])
         if mode == "dense":
             score = dense.copy()
         elif mode == "bm25":
@@ -139,36 +127,28 @@ class Retriever:
             score = _rrf(dense) + _rrf(lexical)
         else:
             weight = analysis.lexical_weight
-            score = (1 - weight) * _z(dense) + weight * _z(lexical)
-            score = score + DATE_BOOST * matches
-
-        allowed = np.array([filters.allows(c) for c in chunks]) if filters else np.ones(len(chunks), bool)
-        order = [int(i) for i in np.argsort(-score, kind="stable") if allowed[i]]
+            score = (1 - weight) * _z(dense) + weight * _z(lexical) + DATE_BOOST * matches
+        order = np.argsort(-score, kind="stable")
         hits: list[Hit] = []
         kept_tokens: list[set[str]] = []
-        for i in order:
-            tokens = set(bm25_tokens(chunks[i].text))
-            if any(_jaccard(tokens, other) >= DUPLICATE_JACCARD for other in kept_tokens):
-                continue
-            kept_tokens.append(tokens)
-            hits.append(Hit(chunks[i], float(score[i]), float(dense[i]), float(lexical[i]), bool(matches[i]), rank=len(hits) + 1))
-            if len(hits) == k:
-                break
+        # Chunks are read from the store in small batches, best first, until k survive
+        # the near-duplicate check.
+        batch = 2 * k + 8
+        for start in range(0, len(order), batch):
+            rows = [int(i) for i in order[start : start + batch]]
+            chunks = self.store.chunks([candidates[i].key for i in rows])
+            for i in rows:
+                chunk = chunks.get(candidates[i].key)
+                if chunk is None:  # removed by another process meanwhile
+                    continue
+                tokens = set(lexical_tokens(chunk.text))
+                if any(_jaccard(tokens, other) >= DUPLICATE_JACCARD for other in kept_tokens):
+                    continue
+                kept_tokens.append(tokens)
+                hits.append(Hit(chunk, float(score[i]), float(dense[i]), float(lexical[i]), bool(matches[i]), rank=len(hits) + 1))
+                if len(hits) == k:
+                    return hits
         return hits
-
-    def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        n = self.index.faiss.ntotal
-        scores, ids = self.index.faiss.search(query_vector.reshape(1, -1).astype(np.float32), n)
-        dense = np.empty(n, np.float32)
-        dense[ids[0]] = scores[0]
-        return dense
-
-
-def _date_match(chunk: Chunk, constraints: list[str]) -> bool:
-    if not constraints:
-        return False
-    dates = ([chunk.date] if chunk.date else []) + chunk.dates
-    return any(dates_match(c, d) for c in constraints for d in dates)
 
 
 def _z(values: np.ndarray) -> np.ndarray:

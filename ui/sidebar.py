@@ -8,12 +8,12 @@ import logging
 from dataclasses import dataclass
 
 import streamlit as st
-from loader import index_dir, index_lock, progress_bar_callback
+from loader import progress_bar_callback
 
 from rag.generate import DEFAULT_MODEL, configured_llm
 from rag.load import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, LoadError
 from rag.pipeline import RAG
-from rag.retrieve import Filters
+from rag.store import Filters, StoreError
 
 log = logging.getLogger("ui")
 
@@ -63,7 +63,7 @@ def sidebar(rag: RAG) -> Settings:
 
 def index_status(rag: RAG) -> None:
     stats = rag.stats()
-    built = dt.datetime.fromtimestamp(stats["built_at"]).strftime("%Y-%m-%d %H:%M")
+    built = dt.datetime.fromtimestamp(stats["updated_at"]).strftime("%Y-%m-%d %H:%M")
     st.subheader("Index")
     left, right = st.columns(2)
     left.metric("Articles", stats["articles"])
@@ -73,7 +73,7 @@ def index_status(rag: RAG) -> None:
 
 def search_settings(rag: RAG) -> Settings:
     st.subheader("Search")
-    articles = {doc_id: stored.article for doc_id, stored in rag.index.articles.items()}
+    articles = {a.doc_id: a for a in rag.articles()}
     date_from = st.date_input("Published from", value=None, min_value=EARLIEST, max_value=LATEST, key="date_from", format="YYYY-MM-DD")
     date_to = st.date_input("Published until", value=None, min_value=EARLIEST, max_value=LATEST, key="date_to", format="YYYY-MM-DD")
     if date_from or date_to:
@@ -149,7 +149,7 @@ def manage_articles(rag: RAG) -> None:
     if submitted and files:
         _add_uploads(rag, files)
 
-    articles = {doc_id: stored.article for doc_id, stored in rag.index.articles.items()}
+    articles = {a.doc_id: a for a in rag.articles()}
     if st.session_state.get("remove_choice") not in articles:
         st.session_state.remove_choice = None  # the article it named is gone
     doc_id = st.selectbox(
@@ -168,30 +168,27 @@ def _add_uploads(rag: RAG, files: list) -> None:
     bar = st.progress(0.0, text="Reading the files…")
     for uploaded in files:
         try:
-            with index_lock(str(index_dir())):
-                result = rag.add_upload(uploaded.name, uploaded.getvalue(), progress_bar_callback(bar))
-        except LoadError as exc:
+            result = rag.add_upload(uploaded.name, uploaded.getvalue(), progress_bar_callback(bar))
+        except (LoadError, StoreError) as exc:
             # The library's message names the file and says what to do; the index is unchanged.
             notices.append(("error", f"Not added: {exc}"))
         except Exception:
             log.exception("adding the upload %s failed", uploaded.name)
             notices.append(("error", f"Not added: {uploaded.name}: an internal error occurred; the details are in the server log."))
         else:
-            new = [d for d in result["added"] if d not in result["replaced"]]
-            if new:
-                notices.append(("success", f"Added {', '.join(new)} from {uploaded.name}; it is searchable now."))
-            if result["replaced"]:
-                notices.append(("warning", f"Replaced {', '.join(result['replaced'])} with the version in {uploaded.name}."))
-            if result["unchanged"]:
-                notices.append(("info", f"Already in the index, unchanged: {', '.join(result['unchanged'])}."))
+            if result.added:
+                notices.append(("success", f"Added {', '.join(result.added)} from {uploaded.name}; it is searchable now."))
+            if result.replaced:
+                notices.append(("warning", f"Replaced {', '.join(result.replaced)} with the version in {uploaded.name}."))
+            if result.unchanged:
+                notices.append(("info", f"Already in the index, unchanged: {', '.join(result.unchanged)}."))
     bar.empty()
     _finish(notices)
 
 
 def _remove(rag: RAG, doc_id: str) -> None:
     try:
-        with index_lock(str(index_dir())):
-            removed = rag.remove([doc_id])
+        removed = rag.remove([doc_id])
     except Exception:
         log.exception("removing %s failed", doc_id)
         notices = [("error", f"{doc_id} could not be removed because of an internal error; the details are in the server log.")]

@@ -6,7 +6,7 @@ long article, dates matter and questions come in English, Vietnamese and Vietnam
 typed without marks. Each line of the file is::
 
     {"id": "q01", "question": "...", "lang": "en" | "vi" | "vi-nodiac",
-     "gold_docs": ["000_0b8d2cb8de87471d"], "gold_spans": ["exact substring of the cleaned text"],
+     "gold_docs": ["928598893a65ddec"], "gold_spans": ["exact substring of the cleaned text"],
      "answer_all": [["51.000", "51,000"], ["lưu học sinh", "students"]], "unanswerable": false}
 
 Relevance of a chunk follows ``rag.evaluate.metrics`` (overlap with a gold span of a
@@ -163,20 +163,21 @@ def relevant_chunks(rag: RAG, q: Question, warnings: list[str]) -> set[str]:
     relevant: set[str] = set()
     found_spans: set[str] = set()
     for doc_id in q.gold_docs:
-        stored = rag.index.articles.get(doc_id)
-        if stored is None:
+        article = rag.article(doc_id)
+        if article is None:
             warnings.append(f"{q.id}: gold document {doc_id} is not in the index")
             continue
+        chunks = rag.store.chunks_of(doc_id)
         if not q.gold_spans:
-            relevant.update(c.chunk_id for c in stored.chunks)
+            relevant.update(c.chunk_id for c in chunks)
             continue
         intervals = []
         for span in q.gold_spans:
-            located = m.locate_span(stored.article.text, span)
+            located = m.locate_span(article.text, span)
             if located:
                 intervals.append(located)
                 found_spans.add(span)
-        relevant.update(c.chunk_id for c in stored.chunks if m.chunk_relevant((c.start, c.end), intervals))
+        relevant.update(c.chunk_id for c in chunks if m.chunk_relevant((c.start, c.end), intervals))
     for span in q.gold_spans:
         if span not in found_spans:
             warnings.append(f"{q.id}: gold span not found in its gold documents: {span[:80]!r}")
@@ -354,7 +355,7 @@ def breakdown(rows: Sequence[dict], summarise: Callable[[Sequence[dict]], dict])
 
 def index_meta(rag: RAG) -> dict:
     stats = rag.stats()
-    return {"dir": str(rag.index_dir) if rag.index_dir else None, "articles": stats["articles"], "chunks": stats["chunks"],
+    return {"store": stats["store"], "articles": stats["articles"], "chunks": stats["chunks"],
             "embedder": stats["embedder"]}
 
 

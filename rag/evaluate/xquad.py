@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.chunk import MAX_CHUNK_TOKENS, OVERLAP_SENTENCES
-from rag.embed import DEFAULT_EMBEDDER, configured_spec, load_embedder
+from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate import metrics as m
 from rag.evaluate.questions import (
     CONFIGS,
@@ -45,9 +45,9 @@ from rag.evaluate.questions import (
     retrieval_summary,
     round_floats,
 )
-from rag.index import FORMAT_VERSION, Index, NoIndexError
 from rag.load import LoadError, RawDocument
 from rag.pipeline import RAG
+from rag.store.local import FORMAT_VERSION
 from rag.text import fold
 
 DEFAULT_CACHE_DIR = Path(".cache/xquad")
@@ -121,11 +121,9 @@ def open_xquad_index(
     """The cached index of ``docs`` at ``directory``, built (or completed) first if
     needed. ``progress(paragraphs done, paragraphs to do)``."""
     spec = embedder_spec or configured_spec() or DEFAULT_EMBEDDER
-    try:
-        rag = RAG.open(directory, embedder=spec, seeds=None)
-    except NoIndexError:
-        rag = RAG(Index(load_embedder(spec)), directory)
-    todo = [d for d in docs if d.doc_id not in rag.index.articles]
+    rag = RAG.open(directory, embedder=spec, seeds=None, create=True)
+    stored = {a.doc_id for a in rag.articles()}
+    todo = [d for d in docs if d.doc_id not in stored]
     for start in range(0, len(todo), BUILD_BATCH):
         batch = todo[start : start + BUILD_BATCH]
 
@@ -175,7 +173,7 @@ def evaluate_xquad(
             "kind": "xquad",
             "queries": list(langs),
             "n_questions": len(rows),
-            "n_paragraphs": len(rag.index.articles),
+            "n_paragraphs": rag.stats()["articles"],
             "passages_retrieved": PASSAGES,
             "configs": list(configs),
             "default_config": primary,

@@ -1,0 +1,164 @@
+"""Storage: where articles, chunks, vectors and the lexical index live.
+
+Everything above this package (retrieval, answers, the CLI, the UI) talks to a
+``Store``, a small protocol, and never to an engine. One module per engine:
+
+- ``rag.store.local``: the embedded default. SQLite (WAL, FTS5) holds articles, chunks,
+  vectors and the lexical index in one transactional file; FAISS serves the vectors
+  from memory, rebuilt incrementally from SQLite's change log.
+
+A store answers one kind of query, ``candidates``: the top ``n`` chunks by dense score
+and the top ``n`` by lexical score (each also among the chunks that match the
+question's dates), with both scores filled in for every candidate. Fusion happens
+above, in ``rag.retrieve``, over those few hundred candidates, never over the corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.chunk import Chunk
+from rag.clean import Article
+
+
+class StoreError(RuntimeError):
+    """Base for index problems; every message says what to do."""
+
+
+class NoIndexError(StoreError):
+    pass
+
+
+class IndexMismatchError(StoreError):
+    pass
+
+
+class CorruptIndexError(StoreError):
+    pass
+
+
+class StoreBusyError(StoreError):
+    pass
+
+
+class DiskFullError(StoreError):
+    pass
+
+
+@dataclass
+class Filters:
+    doc_ids: set[str] | None = None
+    sources: set[str] | None = None
+    date_from: str | None = None  # ISO, compared with the article date
+    date_to: str | None = None  # ISO; "2021" or "2021-12" cover the whole year or month
+
+
+@dataclass
+class PreparedArticle:
+    """An article chunked and embedded, ready to be written."""
+
+    article: Article
+    sentences: list[tuple[int, int]]  # article offsets
+    sentence_vectors: np.ndarray
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+
+
+@dataclass
+class ArticleInfo:
+    """What lists of articles show; the text stays in the store."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    path: str
+    chunks: int
+
+
+@dataclass
+class Candidate:
+    key: int  # the store's id for the chunk
+    dense: float  # cosine of question and chunk
+    lexical: float  # BM25 score, 0 when no term matches
+    date_match: bool  # the article date or a date the chunk mentions matches the question's
+
+
+@dataclass
+class Query:
+    vector: np.ndarray
+    terms: list[str]  # lexical terms (rag.text.lexical_tokens), stopwords removed
+    n: int  # candidates per list
+    filters: Filters | None = None
+    dates: list[str] = field(default_factory=list)  # ISO prefixes: "2021", "2024-08"
+
+
+@dataclass
+class WriteReport:
+    added: list[str] = field(default_factory=list)  # new articles
+    replaced: list[str] = field(default_factory=list)  # changed articles, written again
+    unchanged: list[str] = field(default_factory=list)  # same content already there
+    removed: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    embedder_spec: str  # an index is only ever queried with the embedder that built it
+    dim: int
+
+    def hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """Content hashes of those articles that are stored (to skip re-embedding)."""
+        ...
+
+    def write(self, add: Sequence[PreparedArticle] = (), remove: Iterable[str] = ()) -> WriteReport:
+        """One transaction: all of it is committed, or nothing."""
+        ...
+
+    def candidates(self, query: Query) -> list[Candidate]: ...
+
+    def chunks(self, keys: Iterable[int]) -> dict[int, Chunk]:
+        """Chunks by key; keys removed meanwhile are missing from the result."""
+        ...
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """An article's chunks, in order."""
+        ...
+
+    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray]: ...
+
+    def article(self, doc_id: str) -> Article | None: ...
+
+    def articles(self) -> list[ArticleInfo]: ...
+
+    def size(self) -> int:
+        """The number of chunks."""
+        ...
+
+    def term_counts(self, terms: Iterable[str]) -> dict[str, int]:
+        """In how many chunks each term occurs (terms in no chunk are left out)."""
+        ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+def index_exists(directory: str | Path) -> bool:
+    from rag.store.legacy import has_legacy_index
+    from rag.store.local import DB_NAME
+
+    return (Path(directory) / DB_NAME).exists() or has_legacy_index(Path(directory))
+
+
+def open_store(directory: str | Path, embedder_spec: str | None, dim: int | None, create: bool = False) -> Store:
+    """The store at ``directory``. ``create`` makes an empty one there if there is none
+    (``embedder_spec`` and ``dim`` are then recorded); otherwise a missing store raises
+    NoIndexError, and a store built by another embedder IndexMismatchError."""
+    from rag.store.local import LocalStore
+
+    return LocalStore.open(Path(directory), embedder_spec, dim, create=create)
