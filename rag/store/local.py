@@ -444,6 +444,7 @@ class LocalStore:
     # ------------------------------------------------------------------ read
     def candidates(self, query: Query) -> list[Candidate]:
         with self._reading() as conn:
+            terms = self._selective(conn, query.terms)
             allowed = self._allowed_sql(query.filters)
             dense: dict[int, float] = {}
             lexical: dict[int, float] = {}
@@ -452,18 +453,31 @@ class LocalStore:
                 selector = self._selector(conn, query.filters, dates, allowed)
                 if selector is not False:
                     dense.update(self._dense_top(query.vector, query.n, selector))
-                if query.terms:
-                    lexical.update(self._lexical_top(conn, query.terms, query.n, allowed, dates))
+                if terms:
+                    lexical.update(self._lexical_top(conn, terms, query.n, allowed, dates))
             keys = sorted(dense.keys() | lexical.keys())
             if not keys:
                 return []
             missing = [k for k in keys if k not in dense]
             dense.update(self._dense_of(conn, query.vector, missing))
             missing = [k for k in keys if k not in lexical]
-            if query.terms and missing:
-                lexical.update(self._lexical_of(conn, query.terms, missing))
+            if terms and missing:
+                lexical.update(self._lexical_of(conn, terms, missing))
             matched = self._date_matches(conn, keys, query.dates) if query.dates else set()
             return [Candidate(k, dense[k], lexical.get(k, 0.0), k in matched) for k in keys if k in dense]
+
+    def _selective(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+        """The terms worth matching. FTS5's bm25() gives a term found in more than half
+        of the chunks an IDF of 1e-6, so it cannot change the ranking; but a query with
+        "viet", "nam" or "viet_nam" (in 60-90% of news chunks) makes FTS5 score nearly
+        every chunk. Leaving such terms out of the MATCH keeps the scores and skips that
+        work (README "Storage")."""
+        if not terms:
+            return terms
+        total = int((conn.execute("SELECT value FROM meta WHERE key = 'chunks'").fetchone() or ["0"])[0])
+        sql = "SELECT term, doc FROM lexical_terms WHERE term IN (SELECT value FROM json_each(?))"
+        counts = dict(conn.execute(sql, (json.dumps(sorted(set(terms))),)).fetchall())
+        return [t for t in terms if 2 * counts.get(t, 0) <= total]
 
     def _allowed_sql(self, filters: Filters | None) -> tuple[str, list] | None:
         """A SQL condition on ``chunks`` for the filters, or None for no filter."""
