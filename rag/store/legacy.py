@@ -57,7 +57,7 @@ def migrate_legacy(directory: Path, store_class) -> None:
             chunk_vectors[rows] if rows else np.zeros((0, dim), np.float32),
         ))
     store = store_class(directory, spec, dim)
-    store._create()
+    store._create()  # idempotent: a store left by an interrupted migration is reused
     store.write(add=prepared)
     store.close()
     # Only once the store has committed every article does the old copy go.

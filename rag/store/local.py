@@ -162,10 +162,12 @@ class LocalStore:
         _check_inside(directory, directory / DB_NAME)
         from rag.store.legacy import has_legacy_index, migrate_legacy
 
+        if has_legacy_index(directory):
+            # Also when store.db exists: a migration killed before its commit left an
+            # empty store beside the old files. Its write is idempotent.
+            migrate_legacy(directory, cls)
         if not (directory / DB_NAME).exists():
-            if has_legacy_index(directory):
-                migrate_legacy(directory, cls)
-            elif not create:
+            if not create:
                 raise NoIndexError(f"no index at {directory}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
             else:
                 if embedder_spec is None or dim is None:
@@ -191,10 +193,12 @@ class LocalStore:
     def _create(self) -> None:
         conn = self._conn()
         try:
-            # executescript commits as it goes; every statement is idempotent, so two
-            # processes creating the same store at once end with the same schema.
-            conn.executescript(_SCHEMA)
+            # Schema and metadata in one transaction: another process that opens the file
+            # meanwhile waits for it (see _read_meta) instead of finding half a store.
             with self._transaction(conn):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
                 meta = {
                     "format_version": str(FORMAT_VERSION), "embedder": self.embedder_spec, "dim": str(self.dim),
                     "lexical_tokens": LEXICAL_TOKENS_VERSION, "generation": "0", "created_at": str(time.time()),
@@ -281,6 +285,7 @@ class LocalStore:
                 for doc_id in remove:
                     if self._delete(conn, doc_id):
                         report.removed.append(doc_id)
+                batch = {p.article.doc_id for p in add}
                 for prepared in add:
                     article = prepared.article
                     row = conn.execute("SELECT content_hash FROM articles WHERE doc_id = ?", (article.doc_id,)).fetchone()
@@ -290,11 +295,13 @@ class LocalStore:
                     # A file edited in place keeps its path but, having no id or URL,
                     # gets a new content id: the new version replaces the old one.
                     older = []
-                    if article.identity == "content" and os.path.isabs(article.path):
+                    # Whole files only: a JSONL record's path names a line, which moves.
+                    if article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path:
                         older = [r[0] for r in conn.execute(
                             "SELECT doc_id FROM articles WHERE path = ? AND identity = 'content' AND doc_id != ?",
                             (article.path, article.doc_id),
                         )]
+                    older = [d for d in older if d not in batch]
                     for doc_id in older:
                         self._delete(conn, doc_id)
                     if self._delete(conn, article.doc_id) or older:
@@ -623,19 +630,29 @@ class LocalStore:
         }
 
 
-_REPAIR = "restore it from a backup, or rebuild it with `rag index PATH... --rebuild` from the folders its articles came from"
+_REPAIR = ("restore it from a backup, or move its store.db* files aside and run `rag index PATH...` "
+           "with the folders its articles came from")
 
 
-def _read_meta(directory: Path) -> dict:
+def _read_meta(directory: Path, waited: bool = False) -> dict:
     try:
-        conn = sqlite3.connect(f"file:{directory / DB_NAME}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+        conn = sqlite3.connect(directory / DB_NAME, timeout=LOCK_WAIT_S, isolation_level=None)
         try:
+            if waited:
+                conn.execute("BEGIN IMMEDIATE")  # wait for a store being created to commit
+                conn.execute("ROLLBACK")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             conn.execute("SELECT count(*) FROM articles").fetchone()
         finally:
             conn.close()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc) and not waited:
+            return _read_meta(directory, waited=True)
+        raise _translate(exc, directory) from exc
     except sqlite3.DatabaseError as exc:
-        raise CorruptIndexError(f"the index at {directory} is damaged ({exc}); {_REPAIR}") from exc
+        raise _translate(exc, directory) from exc
+    if not meta.get("format_version") and not waited:
+        return _read_meta(directory, waited=True)
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise IndexMismatchError(f"the index at {directory} has format {meta.get('format_version')}, this version reads {FORMAT_VERSION}")
     if meta.get("lexical_tokens") != LEXICAL_TOKENS_VERSION:
