@@ -112,7 +112,7 @@ class _Candidate:
     span: tuple[int, int]  # article offsets
 
 
-class Evidence:
+class ArticleReader:
     """The texts and sentence vectors of the articles behind a question's passages,
     each read from the store once per question."""
 
@@ -149,8 +149,8 @@ class ExtractiveAnswerer:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         language = analysis.language
-        evidence_text = Evidence(self.store)
-        candidates = self.candidates(analysis, hits, query_vector, evidence_text)
+        articles = ArticleReader(self.store)
+        candidates = self.candidates(analysis, hits, query_vector, articles)
         evidence = self.evidence(analysis, hits, candidates)
         if self.too_weak(language, evidence):
             return abstention(question, language, hits, evidence)
@@ -171,7 +171,7 @@ class ExtractiveAnswerer:
                              chunk.text, "", [], chunk.start, chunk.end)
                 )
             citation = citations[numbers[chunk.chunk_id] - 1]
-            sentence = evidence_text.text(chunk.doc_id)[c.span[0] : c.span[1]]
+            sentence = articles.text(chunk.doc_id)[c.span[0] : c.span[1]]
             citation.quote_spans.append((c.span[0] - chunk.start, c.span[1] - chunk.start))
             citation.quote = " ".join(filter(None, [citation.quote, sentence]))
             parts.append(f"{sentence} [{citation.n}]")
@@ -188,7 +188,7 @@ class ExtractiveAnswerer:
         """The two abstention signals (module docstring)."""
         return {
             "cosine": max((c.cosine for c in candidates), default=0.0),
-            "coverage": self._coverage(analysis.tokens, hits[:COVERAGE_PASSAGES]),
+            "coverage": self._coverage(analysis, hits[:COVERAGE_PASSAGES]),
         }
 
     @staticmethod
@@ -196,14 +196,14 @@ class ExtractiveAnswerer:
         min_cosine, min_coverage = ABSTAIN_BELOW.get(language, ABSTAIN_BELOW["vi"])
         return evidence["cosine"] < min_cosine or evidence["coverage"] < min_coverage
 
-    def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, evidence: Evidence) -> list[_Candidate]:
+    def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, articles: ArticleReader) -> list[_Candidate]:
         """Sentences of the top ``CANDIDATE_PASSAGES`` passages, best first."""
         hits = hits[:CANDIDATE_PASSAGES]
         rows: list[tuple[Hit, tuple[int, int], float, set[str]]] = []
         seen: set[tuple[str, int]] = set()
         for hit in hits:
-            spans, vectors = evidence.sentences(hit.chunk)
-            text = evidence.text(hit.chunk.doc_id)
+            spans, vectors = articles.sentences(hit.chunk)
+            text = articles.text(hit.chunk.doc_id)
             for span, cosine in zip(spans, vectors @ query_vector if spans else []):
                 if (hit.chunk.doc_id, span[0]) not in seen:  # overlapping chunks share a sentence
                     seen.add((hit.chunk.doc_id, span[0]))
@@ -224,13 +224,13 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
-    def _coverage(self, terms: list[str], hits: list[Hit]) -> float:
+    def _coverage(self, analysis: QueryAnalysis, hits: list[Hit]) -> float:
         """IDF-weighted share of the question's terms found in ``hits``; the document
-        frequencies come from the lexical index, never from re-reading the corpus."""
+        frequencies are those the analysis read from the lexical index."""
         n = max(self.store.size(), 1)
-        counts = self.store.term_counts(terms)
+        counts = analysis.term_counts
         # A term the corpus lacks (count 0) weighs most.
-        weights = {t: math.log(1 + n / (1 + counts.get(t, 0))) for t in set(terms)}
+        weights = {t: math.log(1 + n / (1 + counts.get(t, 0))) for t in set(analysis.tokens)}
         found = {t for h in hits for t in lexical_tokens(h.chunk.title + "\n" + h.chunk.text)}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in found) / total if total else 1.0

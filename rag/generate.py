@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import Answer, AnswerSentence, Citation, Evidence, ExtractiveAnswerer, abstention
+from rag.answer import Answer, AnswerSentence, ArticleReader, Citation, ExtractiveAnswerer, abstention
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 from rag.text import detect_language, fold, split_sentences
@@ -111,17 +111,17 @@ class LLMAnswerer:
         self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
     ) -> Answer:
         language = "en" if analysis.language == "en" else "vi"
-        texts = Evidence(self.store)
-        candidates = self.extractive.candidates(analysis, hits, query_vector, texts)
+        articles = ArticleReader(self.store)
+        candidates = self.extractive.candidates(analysis, hits, query_vector, articles)
         evidence = self.extractive.evidence(analysis, hits, candidates)
         if self.extractive.too_weak(analysis.language, evidence):  # the model is not asked
             return abstention(question, analysis.language, hits, evidence)
         passages = self._passages(candidates)
-        text = self._generate(question, language, passages, texts, on_token).strip()
+        text = self._generate(question, language, passages, articles, on_token).strip()
         # A refusal is a short reply that says so, not an answer that mentions a gap.
         if not text or (len(text) < 160 and any(r in text.lower() for r in _REFUSALS)):
             return abstention(question, analysis.language, hits, evidence)
-        sentences, citations = self._check(text, passages, texts)
+        sentences, citations = self._check(text, passages, articles)
         body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in sentences)
         return Answer(
             question, body, False, analysis.language, citations, hits, evidence=evidence, sentences=sentences,
@@ -141,10 +141,10 @@ class LLMAnswerer:
             p.spans.sort()
         return list(chosen.values())
 
-    def _prompt(self, question: str, language: str, passages: list[_Passage], texts: Evidence) -> list[tuple[str, str]]:
+    def _prompt(self, question: str, language: str, passages: list[_Passage], articles: ArticleReader) -> list[tuple[str, str]]:
         blocks, used = [], 0
         for p in passages:
-            text = texts.text(p.hit.chunk.doc_id)
+            text = articles.text(p.hit.chunk.doc_id)
             body = " ".join(text[s:e] for s, e in p.spans)
             block = f"[{p.n}] {p.hit.chunk.title} ({p.hit.chunk.date or 'undated'})\n{body}"
             if blocks and used + len(block) > MAX_PROMPT_CHARS:
@@ -156,23 +156,23 @@ class LLMAnswerer:
         user = f"<passages>\n{passages_text}\n</passages>\n\nQuestion: {question}\nAnswer in {name}:"
         return [("system", SYSTEM_PROMPT.format(language=name)), ("human", user)]
 
-    def _generate(self, question: str, language: str, passages: list[_Passage], texts: Evidence, on_token: Token | None) -> str:
+    def _generate(self, question: str, language: str, passages: list[_Passage], articles: ArticleReader, on_token: Token | None) -> str:
         parts = []
-        for chunk in self.chat_model.stream(self._prompt(question, language, passages, texts)):
+        for chunk in self.chat_model.stream(self._prompt(question, language, passages, articles)):
             token = chunk.content if isinstance(chunk.content, str) else ""
             parts.append(token)
             if on_token and token:
                 on_token(token)
         return "".join(parts)
 
-    def _check(self, text: str, passages: list[_Passage], texts: Evidence) -> tuple[list[AnswerSentence], list[Citation]]:
+    def _check(self, text: str, passages: list[_Passage], articles: ArticleReader) -> tuple[list[AnswerSentence], list[Citation]]:
         raw = [text[s:e] for s, e in split_sentences(text.replace("\n", " "))]
         pieces = [(_MARKER.sub("", r).strip(), [int(n) for n in _MARKER.findall(r)]) for r in raw]
         pieces = [(s, ns) for s, ns in pieces if s]
         if not pieces:
             return [], []
         vectors = self.embedder.embed_queries([s for s, _ in pieces])
-        support = np.array([[self._support(s, v, p, texts) for p in passages] for (s, _), v in zip(pieces, vectors)])
+        support = np.array([[self._support(s, v, p, articles) for p in passages] for (s, _), v in zip(pieces, vectors)])
         by_n = {p.n: i for i, p in enumerate(passages)}
         sentences = []
         for (sentence, claimed), row in zip(pieces, support):
@@ -196,14 +196,14 @@ class LLMAnswerer:
             )
         return sentences, citations
 
-    def _support(self, sentence: str, vector: np.ndarray, passage: _Passage, texts: Evidence) -> float:
+    def _support(self, sentence: str, vector: np.ndarray, passage: _Passage, articles: ArticleReader) -> float:
         """Best alignment of the answer sentence with one sentence of the passage: cosine,
         plus the share of its numbers and names found in that sentence, minus a penalty
         when a number it states is not there ("600.000 students" aligned with "51.000")."""
-        spans, vectors = texts.sentences(passage.hit.chunk)
+        spans, vectors = articles.sentences(passage.hit.chunk)
         if not spans:
             return 0.0
-        text = texts.text(passage.hit.chunk.doc_id)
+        text = articles.text(passage.hit.chunk.doc_id)
         facts = {_normalise_fact(f) for f in _FACT.findall(sentence)}
         numbers = {f for f in facts if f[:1].isdigit()}
         best = 0.0

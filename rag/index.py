@@ -17,12 +17,10 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def prepare(articles: Sequence[Article], embedder: Embedder, progress: Progress | None = None) -> list[PreparedArticle]:
-    """Split and embed ``articles``. Raises ValueError for an article with no text."""
+    """Split and embed ``articles`` (each with text: rag.pipeline refuses empty ones)."""
     count = embedder.token_count
     split = []
     for article in articles:
-        if not article.text.strip():
-            raise ValueError(f"{article.doc_id}: nothing left after cleaning; is this a news article?")
         spans = sentence_spans(article, count)
         split.append((article, spans, chunk_article(article, count, spans=spans)))
     total = sum(len(s) + len(c) for _, s, c in split)

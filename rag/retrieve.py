@@ -27,7 +27,7 @@ from rag.dates import query_dates
 from rag.embed import Embedder
 from rag.glossary import GLOSSARY, expand
 from rag.store import Filters, Query, Store
-from rag.text import EN_STOPWORDS, content_terms, detect_language, lexical_tokens, nfc, words
+from rag.text import EN_STOPWORDS, content_terms, detect_language, lexical_tokens, words
 
 # The lexical weight at full coverage, per question language, from a sweep on XQuAD
 # (README "Retrieval"). The encoder barely reads Vietnamese typed without diacritics
@@ -63,6 +63,9 @@ class QueryAnalysis:
     coverage: float  # share of content tokens found in the corpus vocabulary
     lexical_weight: float
     dates: list[str] = field(default_factory=list)
+    # In how many chunks each term occurs: every term of the question and of its glossary
+    # expansions, ``tokens`` included. Read once; fusion, the store and the answerer share it.
+    term_counts: dict[str, int] = field(default_factory=dict)
 
 
 class Retriever:
@@ -71,7 +74,7 @@ class Retriever:
         self.embedder = embedder
 
     def analyse(self, query: str, lexical_weight: float | None = None) -> QueryAnalysis:
-        query = nfc(query)
+        """``query`` is normalised already (rag.pipeline.check_question)."""
         language = detect_language(query)
         tokens = lexical_tokens(query)
         if language == "en":
@@ -85,12 +88,12 @@ class Retriever:
             tokens = [t for t in content if t not in GLOSSARY] + [w for t in content for w in translated[t]]
         else:
             content = words(query)
-            vocabulary = self.store.term_counts(content)
+            vocabulary = self.store.term_counts(tokens)  # syllables (the content words) and pairs
             covered = sum(t in vocabulary for t in content)
         coverage = covered / len(content) if content else 0.0
         tokens = content_terms(tokens)
         weight = LEXICAL_WEIGHT[language] * coverage if lexical_weight is None else lexical_weight
-        return QueryAnalysis(language, tokens, coverage, weight, query_dates(query))
+        return QueryAnalysis(language, tokens, coverage, weight, query_dates(query), vocabulary)
 
     def search(
         self,
@@ -107,13 +110,12 @@ class Retriever:
         caller that already computed them for the same query (``RAG.ask``)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode '{mode}'; use one of {', '.join(MODES)}")
-        query = nfc(query)
         analysis = analysis or self.analyse(query, lexical_weight)
         if query_vector is None:
             query_vector = self.embedder.embed_queries([query])[0]
         dates = analysis.dates if use_dates else []
         terms = analysis.tokens if mode != "dense" else []
-        candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))
+        candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates, analysis.term_counts))
         if not candidates:
             return []
         dense = np.array([c.dense for c in candidates], np.float32)

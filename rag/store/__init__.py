@@ -97,6 +97,7 @@ class Query:
     n: int  # candidates per list
     filters: Filters | None = None
     dates: list[str] = field(default_factory=list)  # ISO prefixes: "2021", "2024-08"
+    term_counts: dict[str, int] = field(default_factory=dict)  # of ``terms``, from ``Store.term_counts``
 
 
 @dataclass

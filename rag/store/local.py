@@ -189,8 +189,7 @@ class LocalStore:
             raise IndexMismatchError(f"the index at {directory} holds {meta['dim']}-d vectors but the embedder makes {dim}-d ones")
         store = cls(directory, meta["embedder"], meta["dim"])
         store._load_checkpoint()
-        with store._reading():
-            pass  # brings the vectors up to date and checks that the database opens
+        store._catch_up()  # also checks that the database opens
         return store
 
     def _create(self) -> None:
@@ -366,8 +365,7 @@ class LocalStore:
         """Bring this process's vectors up to date; rewrite the checkpoint when enough
         has changed since the last one."""
         try:
-            with self._reading():
-                pass
+            self._catch_up()
             behind = self._max_id - self._checkpoint[0] + self._seq - self._checkpoint[1]
             if behind >= max(CHECKPOINT_EVERY, self._vectors.ntotal // 10):
                 self.checkpoint()
@@ -427,6 +425,10 @@ class LocalStore:
             return
         self._vectors, self._max_id, self._seq, self._checkpoint = vectors, max_id, seq, (max_id, seq)
 
+    def _catch_up(self) -> None:
+        with self._reading():
+            pass  # a read transaction brings the vectors up to date
+
     def _sync(self, conn: sqlite3.Connection) -> None:
         """Apply the chunks added and removed since this process last looked."""
         generation = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
@@ -454,7 +456,7 @@ class LocalStore:
     # ------------------------------------------------------------------ read
     def candidates(self, query: Query) -> list[Candidate]:
         with self._reading() as conn:
-            terms = self._selective(conn, query.terms)
+            terms = self._selective(conn, query.terms, query.term_counts)
             allowed = self._allowed_sql(query.filters)
             dense: dict[int, float] = {}
             lexical: dict[int, float] = {}
@@ -476,7 +478,7 @@ class LocalStore:
             matched = self._date_matches(conn, keys, query.dates) if query.dates else set()
             return [Candidate(k, dense[k], lexical.get(k, 0.0), k in matched) for k in keys if k in dense]
 
-    def _selective(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+    def _selective(self, conn: sqlite3.Connection, terms: list[str], counts: dict[str, int]) -> list[str]:
         """The terms worth matching. FTS5's bm25() gives a term found in more than half
         of the chunks an IDF of 1e-6, so it cannot change the ranking; but a query with
         "viet", "nam" or "viet_nam" (in 60-90% of news chunks) makes FTS5 score nearly
@@ -485,8 +487,6 @@ class LocalStore:
         if not terms:
             return terms
         total = int((conn.execute("SELECT value FROM meta WHERE key = 'chunks'").fetchone() or ["0"])[0])
-        sql = "SELECT term, doc FROM lexical_terms WHERE term IN (SELECT value FROM json_each(?))"
-        counts = dict(conn.execute(sql, (json.dumps(sorted(set(terms))),)).fetchall())
         return [t for t in terms if 2 * counts.get(t, 0) <= total]
 
     def _allowed_sql(self, filters: Filters | None) -> tuple[str, list] | None:
