@@ -15,11 +15,27 @@ from pathlib import Path
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from rag.embed import Embedder
 from rag.pipeline import RAG
 from rag.retrieve import Filters
+
+
+class EmbedderEmbeddings(Embeddings):
+    """One of our embedders (query and passage prefixes included) as a LangChain
+    ``Embeddings``, so that LangChain's own vector stores can be compared on the same model."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed_passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_queries([text])[0].tolist()
 
 
 class RAGRetriever(BaseRetriever):

@@ -304,6 +304,16 @@ def throughput(search, queries: list[str], threads: int, seconds: float) -> floa
     return round(rate, 2) if rate >= 1 else float(f"{rate:.2g}")
 
 
+def disk_and_load(system: str, index: Path, embedder_name: str, skip_search: bool, result: dict) -> None:
+    """Disk use of the built index, then load time and memory in a fresh process."""
+    result["disk_mb"] = round(dir_mb(index), 1)
+    result["disk_files"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(index.iterdir()) if p.is_file()}
+    log(f"{system}: built, {result}")
+    loaded = load_in_child(system, index, embedder_name, skip_search)
+    result.update({key: loaded[key] for key in ("load_s", "rss_mb", "rss_base_mb", "rss_peak_mb", "first_search_ms")})
+    log(f"{system}: load {loaded}")
+
+
 def load_in_child(system: str, index: Path, spec: str, skip_search: bool) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", system, "--index", str(index), "--embedder", spec]
     cmd += ["--skip-search"] if skip_search else []
@@ -351,21 +361,10 @@ def langchain_parts():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "langchain-community is being sunset"
         from langchain_community.vectorstores import FAISS
-        from langchain_core.embeddings import Embeddings
 
-    class EmbedderAdapter(Embeddings):
-        """Our embedder (query/passage prefixes included) as a LangChain Embeddings."""
+    from rag.langchain import EmbedderEmbeddings
 
-        def __init__(self, embedder) -> None:
-            self.embedder = embedder
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return self.embedder.embed_passages(texts).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return self.embedder.embed_queries([text])[0].tolist()
-
-    return FAISS, EmbedderAdapter
+    return FAISS, EmbedderEmbeddings
 
 
 # ------------------------------------------------------------------ systems
@@ -401,14 +400,7 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
     rag.close()
     del rag
     gc.collect()
-    result["disk_mb"] = round(dir_mb(index), 1)
-    result["disk_files"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(index.iterdir()) if p.is_file()}
-    log(f"project: built, {result}")
-
-    loaded = load_in_child("project", index, embedder.name, args.skip_search)
-    result.update({"load_s": loaded["load_s"], "rss_mb": loaded["rss_mb"], "rss_base_mb": loaded["rss_base_mb"],
-                   "rss_peak_mb": loaded["rss_peak_mb"], "first_search_ms": loaded["first_search_ms"]})
-    log(f"project: load {loaded}")
+    disk_and_load("project", index, embedder.name, args.skip_search, result)
 
     rag = RAG.open(index, embedder=embedder, seeds=None)
 
@@ -480,14 +472,7 @@ def bench_langchain(args, corpus: Corpus, n_articles: int, queries: list[str], e
               "build_embed_s": round(embedder.seconds, 2), "save_s": round(save, 2)}
     del store
     gc.collect()
-    result["disk_mb"] = round(dir_mb(index), 1)
-    result["disk_files"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(index.iterdir()) if p.is_file()}
-    log(f"langchain: built, {result}")
-
-    loaded = load_in_child("langchain", index, embedder.name, args.skip_search)
-    result.update({"load_s": loaded["load_s"], "rss_mb": loaded["rss_mb"], "rss_base_mb": loaded["rss_base_mb"],
-                   "rss_peak_mb": loaded["rss_peak_mb"], "first_search_ms": loaded["first_search_ms"]})
-    log(f"langchain: load {loaded}")
+    disk_and_load("langchain", index, embedder.name, args.skip_search, result)
 
     store = store_cls.load_local(str(index), adapter, allow_dangerous_deserialization=True)  # written above, by us
 

@@ -16,29 +16,16 @@ from pathlib import Path
 
 from langchain_community.vectorstores import FAISS
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.embed import load_embedder
 from rag.evaluate import metrics as m
 from rag.evaluate.questions import load_questions, relevant_chunks
+from rag.langchain import EmbedderEmbeddings
 from rag.pipeline import RAG
 
 SEEDS = Path("seeds")
 QUESTIONS = Path("eval/questions.jsonl")
-
-
-class EmbedderAdapter(Embeddings):
-    """Our embedder (query/passage prefixes included) as a LangChain Embeddings."""
-
-    def __init__(self, embedder) -> None:
-        self.embedder = embedder
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed_passages(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embedder.embed_queries([text])[0].tolist()
 
 
 def summary(rankings: dict[str, list[list[bool]]]) -> dict[str, tuple[float, float, float]]:
@@ -52,7 +39,7 @@ def main() -> None:
     raw = {p.stem: p.read_text("utf-8") for p in sorted(SEEDS.glob("*.txt"))}
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
     docs = [d for doc_id, text in raw.items() for d in splitter.split_documents([Document(text, metadata={"doc_id": doc_id})])]
-    peer = FAISS.from_documents(docs, EmbedderAdapter(embedder))
+    peer = FAISS.from_documents(docs, EmbedderEmbeddings(embedder))
 
     with tempfile.TemporaryDirectory() as tmp:
         ours = RAG.build([SEEDS], Path(tmp) / "index", embedder)
