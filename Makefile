@@ -52,4 +52,4 @@ bench-scale: setup
 	$(BIN)/python scripts/bench_scale.py --chunks $(CHUNKS) --json
 
 clean-index:
-	rm -f index/store.db index/store.db-wal index/store.db-shm index/vectors.*.faiss index/.vectors-*.tmp
+	rm -rf index/store.db index/store.db-wal index/store.db-shm index/vectors.*.faiss index/.vectors-*.tmp index/lexical index/lexical.*

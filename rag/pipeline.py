@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
 from rag.clean import Article, clean
-from rag.embed import Embedder, configured_spec, load_embedder
+from rag.embed import Embedder, canonical_spec, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_path
@@ -101,6 +101,7 @@ class RAG:
                 raise NoIndexError(f"no index at {index_dir}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
         instance = embedder if embedder is not None and not isinstance(embedder, str) else None
         wanted = instance.spec if instance else (embedder or configured_spec())
+        wanted = canonical_spec(wanted) if wanted else wanted
         if index_exists(index_dir):
             # The store says which embedder built it; only that one is loaded.
             store = open_store(index_dir, wanted, None)
