@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -134,17 +135,28 @@ def _decode_as(data: bytes, encoding: str, name: str) -> str:
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 saved without a byte order mark: the zero high bytes of spaces, digits
-    and Latin letters fall on every other byte, which binary data does not do."""
-    even, odd = head[0::2], head[1::2]
-    if not odd:
-        return None
-    even_zeros, odd_zeros = even.count(0) / len(even), odd.count(0) / len(odd)
-    if odd_zeros > 0.3 and even_zeros < 0.02:
-        return "utf-16-le"
-    if even_zeros > 0.3 and odd_zeros < 0.02:
-        return "utf-16-be"
+    """UTF-16 saved without a byte order mark. Spaces, digits and Latin letters (most
+    of Vietnamese text) are below U+0100, so the high byte of most characters is zero,
+    and the head must then decode to text: no NUL or other control character, nothing
+    unassigned or private. Binary data fails one or the other (a PNG or a zip has zero
+    bytes on both sides, random bytes few). The low byte may be zero too: U+0300, the
+    grave accent of decomposed (NFD) Vietnamese, ends in 00, so "almost no zero low
+    bytes", the test this once used, called NFD text binary."""
+    head = head[: len(head) // 2 * 2]
+    for encoding, high_bytes in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+        if not high_bytes or high_bytes.count(0) / len(high_bytes) <= 0.3:
+            continue
+        text = head.decode(encoding, errors="replace")
+        # A little slack: the head may end inside a surrogate pair.
+        if sum(not _is_text_character(ch) for ch in text) <= len(text) // 100:
+            return encoding
     return None
+
+
+def _is_text_character(ch: str) -> bool:
+    if ch in "\t\n\r\f\v":
+        return True
+    return ch != "\ufffd" and unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn")
 
 
 def _jsonl_documents(text: str, path: Path, where: str) -> list[RawDocument]:

@@ -147,7 +147,7 @@ class RAG:
         """Clean, chunk, embed and write, in one transaction. Articles whose content is
         already stored are not embedded again."""
         articles: dict[str, Article] = {}
-        duplicates = []
+        duplicates: list[Article] = []
         for raw in raws:
             article = clean(raw)
             if not article.text.strip():
@@ -156,14 +156,16 @@ class RAG:
             if known and known.content_hash != article.content_hash:
                 raise LoadError(f"{known.path} and {article.path} are different articles with the same id {article.doc_id}; fix one id")
             if known:
-                duplicates.append(article.doc_id)  # the same article twice in one batch
+                duplicates.append(known)  # the same article twice in one batch (two files, or one twice)
             articles[article.doc_id] = article
         stored = self.store.hashes(articles)
         todo = [a for a in articles.values() if stored.get(a.doc_id) != a.content_hash]
         prepared = prepare(todo, self.embedder, progress)
         remove = [i.doc_id for i in self.store.articles() if i.doc_id not in articles] if replace_all else []
-        report = self.store.write(add=prepared, remove=remove)
-        report.unchanged += [d for d in articles if stored.get(d) == articles[d].content_hash] + duplicates
+        # The articles not embedded again still go to the store: one of them may be a file
+        # edited in place to the text of another, whose old version must then go.
+        present = [a for a in articles.values() if stored.get(a.doc_id) == a.content_hash] + duplicates
+        report = self.store.write(add=prepared, remove=remove, present=present)
         log.info("indexed %d new, %d replaced, %d unchanged, %d removed",
                  len(report.added), len(report.replaced), len(report.unchanged), len(report.removed))
         return report

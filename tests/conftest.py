@@ -4,7 +4,13 @@ touched by tests)."""
 
 from __future__ import annotations
 
+import io
+import random
 import shutil
+import struct
+import unicodedata
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -20,6 +26,31 @@ EXAMPLES = [
     "Việt Nam và Nga đã nhất trí những gì năm 2021?",
     "viet nam va nga da nhat tri nhung gi nam 2021",
 ]
+
+
+# Decomposed (NFD) Vietnamese, as macOS tools may save it: the grave accent of "Hà",
+# "thành", "và" is U+0300, whose low byte is zero, like the high byte of a Latin letter.
+NFD_ARTICLE = unicodedata.normalize("NFD", (
+    "Hà Nội khánh thành cầu vượt mới\n"
+    "Ngày 2/9/2023, thành phố Hà Nội khánh thành cầu vượt dài 420 mét tại quận Đống Đa, người dân phấn khởi.\n"
+))
+
+
+def binary_samples() -> dict[str, bytes]:
+    """Real binary files that hold zero bytes, as a loader must refuse them: random bytes,
+    a PNG image, a zip archive of a Vietnamese text."""
+    rng = random.Random(7)
+
+    def png_chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = b"".join(b"\x00" + bytes(rng.randrange(256) for _ in range(3 * 32)) for _ in range(32))
+    png = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0))
+           + png_chunk(b"IDAT", zlib.compress(pixels)) + png_chunk(b"IEND", b""))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bai_bao.txt", unicodedata.normalize("NFC", NFD_ARTICLE) * 20)
+    return {"random": rng.randbytes(8192), "png": png, "zip": archive.getvalue()}
 
 
 @pytest.fixture(scope="session")

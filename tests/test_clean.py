@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from rag.clean import clean
 from rag.load import LoadError, load_file, load_path
-from tests.conftest import SEEDS
+from tests.conftest import NFD_ARTICLE, SEEDS, binary_samples
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +163,27 @@ def test_utf16_without_bom_is_text(tmp_path):
     text = "Việt Nam và Nga ký thỏa thuận hợp tác quốc phòng.\nHai bên nhất trí tăng cường trao đổi đoàn."
     for encoding in ("utf-16-le", "utf-16-be"):
         assert load_file(tmp_path / "x.txt", text.encode(encoding))[0].text == text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_in_nfd_is_text(tmp_path, encoding):
+    """Was "looks like a binary file": the heuristic wanted the low byte of almost every
+    character to be non-zero, which U+0300 (grave accent, decomposed) is not."""
+    path = tmp_path / "nfd.txt"
+    path.write_bytes(NFD_ARTICLE.encode(encoding))
+    [raw] = load_file(path)
+    assert raw.text == NFD_ARTICLE
+    article = clean(raw)
+    assert article.title == "Hà Nội khánh thành cầu vượt mới" and unicodedata.is_normalized("NFC", article.text)
+    assert article.text == unicodedata.normalize("NFC", NFD_ARTICLE.split("\n", 1)[1]).strip()
+
+
+@pytest.mark.parametrize("kind", ["random", "png", "zip"])
+def test_binary_files_with_zero_bytes_are_still_refused(tmp_path, kind):
+    path = tmp_path / f"{kind}.txt"
+    path.write_bytes(binary_samples()[kind])
+    with pytest.raises(LoadError, match=f"^{kind}.txt: looks like a binary file, not text$"):
+        load_file(path)
 
 
 @pytest.mark.parametrize("date, expected", [(2021, "2021"), ("02/12/2021", "2021-12-02"), (True, None), ("soon", None), (3.5, None)])

@@ -38,6 +38,7 @@ from rag.index import prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
 from rag.store import CorruptIndexError, open_store
+from tests.conftest import NFD_ARTICLE, binary_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "rag.cli"]
@@ -205,6 +206,66 @@ def test_three_concurrent_indexers_into_an_existing_index(base_index, tmp_path, 
     assert titles_in(base_index, embedder) == sorted(expected)
 
 
+# A process that runs `rag index FILE --index-dir DIR` (the CLI's own main) once for every
+# DIR it reads on stdin, and answers with a line of JSON: exit status, stdout, stderr.
+# Importing takes a process a second or more, and varies; the few milliseconds in which
+# a new store is created are only hit by processes that start together, so these are
+# started once, and each round's commands are released to all of them at the same time.
+_INDEXER = """
+import contextlib, io, json, sys, traceback
+import rag.store.local
+from rag.cli import main
+
+for line in sys.stdin:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(["index", sys.argv[1], "--index-dir", line.strip(), "--embedder", "hash:384"])
+        except BaseException:
+            rc = 1
+            traceback.print_exc()
+    print(json.dumps({"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}), flush=True)
+"""
+
+
+def test_concurrent_indexers_creating_a_new_index_all_succeed(tmp_path):
+    """Four `rag index` at once into a directory with no index yet, one file each, for
+    a number of rounds. Before store.db appeared only once complete, about one round in
+    five failed: a process found the creator's still empty store.db and called the
+    index damaged, or the creator could not switch that file to WAL ("database is
+    locked") and left an empty store.db behind for good."""
+    processes, rounds = 4, 30
+    files, titles = [], []
+    for n in range(processes):
+        titles += write_articles(tmp_path / f"in{n}", f"moi{n}", 1)
+        files.append(tmp_path / f"in{n}" / f"moi{n}_0.txt")
+    workers = [subprocess.Popen([sys.executable, "-c", _INDEXER, str(f)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=_env()) for f in files]
+    timer = threading.Timer(TIMEOUT_S * 2, lambda: [w.kill() for w in workers])  # a hung worker fails the test, not the run
+    timer.start()
+    try:
+        for r in range(rounds):
+            index = tmp_path / f"index{r}"  # does not exist yet
+            for w in workers:
+                w.stdin.write(f"{index}\n")
+                w.stdin.flush()
+            for f, w in zip(files, workers):
+                line = w.stdout.readline()
+                assert line, f"round {r}: the worker for {f.name} died: {w.stderr.read()[-2000:]}"
+                result = json.loads(line)
+                assert result["rc"] == 0 and "indexed 1 new" in result["stdout"], f"round {r}, {f.name}: {result}"
+            rag = RAG.open(index, embedder="hash:384", seeds=None)
+            try:
+                assert sorted(a.title for a in rag.articles()) == sorted(titles), f"round {r}: an article was lost"
+            finally:
+                rag.close()
+            assert not list(index.glob(".store-*")), f"round {r}: a temporary store was left behind"
+    finally:
+        timer.cancel()
+        for w in workers:
+            finish(w, timeout=30)  # closes its stdin: the worker's loop ends
+
+
 # ======================================================== 2. readers while writers write
 def test_reads_never_fail_while_two_processes_write(base_index, tmp_path, embedder):
     reader = RAG.open(base_index, embedder=embedder, seeds=None)
@@ -329,6 +390,52 @@ def test_same_file_name_in_two_folders_and_an_edit_in_place(base_index, tmp_path
         assert any(i.title == "Hà Giang mùa hoa tam giác mạch" for i in rag.articles())
     finally:
         rag.close()
+
+
+def test_edit_in_place_to_the_text_of_another_indexed_file_drops_the_old_version(base_index, tmp_path, embedder):
+    """A file edited so that its text becomes that of another indexed file (``cp b a``):
+    the new content's article is already stored, yet the file's old version must go.
+    It stayed searchable under a.txt, because an article already stored unchanged was
+    skipped before the replacement of older versions by path ever ran."""
+    a, b = tmp_path / "colA" / "a.txt", tmp_path / "colB" / "b.txt"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    a.write_text("Cần Thơ mở hội chợ nông sản\nHội chợ trưng bày trái cây miền Tây trong năm ngày.\n", "utf-8")
+    b.write_text("Hà Giang mùa hoa tam giác mạch\nDu khách kéo về cao nguyên đá ngắm hoa nở rộ.\n", "utf-8")
+    base = len(BASE_TITLES)
+    for f in (a, b):
+        p = cli("index", f, "--index-dir", base_index)
+        assert_ok(p)
+        assert "indexed 1 new" in p.stdout, show(p)
+
+    shutil.copyfile(b, a)
+    edited = cli("index", a, "--index-dir", base_index)
+    assert_ok(edited)
+    # The file's article changed (to one the index already had): one replaced, none new.
+    assert "indexed 0 new, 1 replaced, 0 unchanged" in edited.stdout, show(edited)
+    assert f"index at {base_index}: {base + 1} articles" in edited.stdout, show(edited)
+    rag = RAG.open(base_index, embedder=embedder, seeds=None)
+    try:
+        infos = {i.title: i for i in rag.articles()}
+        assert "Cần Thơ mở hội chợ nông sản" not in infos, "the old version of a.txt is still indexed"
+        assert all("trái cây miền Tây" not in h.chunk.text for h in rag.search("trái cây miền Tây", k=5, mode="bm25"))
+        shared = infos["Hà Giang mùa hoa tam giác mạch"]
+        # One row per article: it keeps the path it was first indexed from. (Taking
+        # a.txt's would make the next edit of a.txt remove b.txt's article.)
+        assert shared.path == str(b)
+    finally:
+        rag.close()
+
+    again = cli("index", a, "--index-dir", base_index)
+    assert_ok(again)
+    assert "nothing to do: all 1 articles are already indexed, unchanged" in again.stdout, show(again)
+    a.write_text("Cần Thơ mở hội chợ nông sản\nHội chợ năm nay có thêm gian hàng cá tra xuất khẩu.\n", "utf-8")
+    moved_on = cli("index", a, "--index-dir", base_index)
+    assert_ok(moved_on)
+    assert "indexed 1 new, 0 replaced" in moved_on.stdout, show(moved_on)
+    assert titles_in(base_index, embedder) == sorted(
+        BASE_TITLES + ["Cần Thơ mở hội chợ nông sản", "Hà Giang mùa hoa tam giác mạch"]
+    ), "b.txt's article must survive the next edit of a.txt"
 
 
 def test_prepending_a_line_to_a_jsonl_file_loses_no_article(base_index, tmp_path, embedder):
@@ -620,6 +727,38 @@ def test_jsonl_integer_year_is_kept_and_a_boolean_date_names_its_line(base_index
     p = cli("index", boolean, "--index-dir", base_index)
     assert_user_error(p, "bool.jsonl:2", "date")
     assert titles_in(base_index, embedder) == before, "a refused file must not be half indexed"
+
+
+def test_nfd_utf16_without_bom_is_indexed_and_binary_files_are_still_skipped(base_index, tmp_path, embedder):
+    """Decomposed Vietnamese saved as UTF-16 without a BOM was skipped as "binary"
+    (U+0300, the grave accent, has a zero low byte); PNG, zip and random bytes named
+    .txt must still be skipped in a folder and refused on their own."""
+    folder = tmp_path / "utf16"
+    folder.mkdir()
+    for encoding in ("le", "be"):
+        (folder / f"nfd_{encoding}.txt").write_bytes(NFD_ARTICLE.replace("420", f"420 ({encoding})").encode(f"utf-16-{encoding}"))
+    for kind, data in binary_samples().items():
+        (folder / f"{kind}.txt").write_bytes(data)
+
+    p, direct = cli_all(("index", folder, "--index-dir", base_index), ("index", folder / "png.txt", "--index-dir", tmp_path / "other"))
+    assert_ok(p)
+    assert "indexed 2 new" in p.stdout, show(p)
+    warnings = [line for line in stderr_lines(p.stderr) if line.startswith("warning: skipped")]
+    expected = [f"warning: skipped {kind}.txt: looks like a binary file, not text" for kind in ("png", "random", "zip")]
+    assert sorted(warnings) == expected, show(p)
+    assert_user_error(direct, "png.txt: looks like a binary file, not text")
+
+    rag = RAG.open(base_index, embedder=embedder, seeds=None)
+    try:
+        new = [a for a in rag.articles() if a.title not in BASE_TITLES]
+        assert [a.title for a in new] == ["Hà Nội khánh thành cầu vượt mới"] * 2, [a.title for a in new]
+        for info in new:
+            text = rag.article(info.doc_id).text
+            assert unicodedata.is_normalized("NFC", text) and "thành phố Hà Nội khánh thành cầu vượt dài 420" in text, text
+        # Found by an NFC question: the text was normalised when indexed.
+        assert rag.search("cầu vượt dài 420 mét ở quận Đống Đa", k=1)[0].chunk.doc_id in {a.doc_id for a in new}
+    finally:
+        rag.close()
 
 
 # ========================================================== 11. unreachable embedder

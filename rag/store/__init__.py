@@ -116,8 +116,10 @@ class Store(Protocol):
         """Content hashes of those articles that are stored (to skip re-embedding)."""
         ...
 
-    def write(self, add: Sequence[PreparedArticle] = (), remove: Iterable[str] = ()) -> WriteReport:
-        """One transaction: all of it is committed, or nothing."""
+    def write(self, add: Sequence[PreparedArticle] = (), remove: Iterable[str] = (), present: Sequence[Article] = ()) -> WriteReport:
+        """One transaction: all of it is committed, or nothing. ``present``: articles of
+        the batch already stored with this content, so not embedded again; a file's
+        earlier version is replaced for them as for those in ``add``."""
         ...
 
     def candidates(self, query: Query) -> list[Candidate]: ...

@@ -79,6 +79,10 @@ DB_NAME = "store.db"
 LEXICAL_DIR = "lexical"
 _CHECKPOINT = re.compile(r"^vectors\.(\d{1,19})\.(\d{1,19})\.faiss$")
 _TEMPORARY = re.compile(r"^\.vectors-[0-9a-f]{8}\.tmp$")
+# A store being created (LocalStore._create); one this old was left by a killed creator,
+# a live one is linked into place or removed within seconds.
+_CREATING = re.compile(r"^\.store-[0-9a-f]{8}\.tmp(-journal|-wal|-shm)?$")
+_CREATING_MAX_AGE_S = 3600
 # How long a writer waits for another process's write to finish. Writes hold the lock
 # only to insert already-embedded articles (embedding happens before), so a long wait
 # means a stuck process, not a queue.
@@ -176,14 +180,14 @@ class LocalStore:
         if not (directory / DB_NAME).exists():
             if not create:
                 raise NoIndexError(f"no index at {directory}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
-            else:
-                if embedder_spec is None or dim is None:
-                    raise ValueError("creating a store needs the embedder spec and its dimension")
-                directory.mkdir(parents=True, exist_ok=True)
-                store = cls(directory, embedder_spec, dim)
-                store._create()
+            if embedder_spec is None or dim is None:
+                raise ValueError("creating a store needs the embedder spec and its dimension")
+            directory.mkdir(parents=True, exist_ok=True)
+            store = cls(directory, embedder_spec, dim)
+            if store._create():
                 store._open_lexical()
                 return store
+            # Another process created it meanwhile: open that one (its embedder is checked below).
         meta = _read_meta(directory)
         if embedder_spec and embedder_spec != meta["embedder"]:
             raise IndexMismatchError(
@@ -198,22 +202,50 @@ class LocalStore:
         store._open_lexical()
         return store
 
-    def _create(self) -> None:
-        conn = self._conn()
+    def _create(self) -> bool:
+        """Make store.db, complete, or return False if another process made it first.
+
+        The file is built under a temporary name and then hard-linked into place, so
+        store.db never exists half made: a process that finds it can read its metadata
+        at once. (Created in place, the file existed from the creator's connect until
+        its schema committed; a process opening it in that window found no tables and
+        called the index damaged, about one round in five with four `rag index` at once.)
+        ``os.link``, unlike a rename, fails if store.db exists, so the first creator wins
+        and the others open its store."""
+        tmp = self.directory / f".store-{uuid.uuid4().hex[:8]}.tmp"
         try:
-            # Schema and metadata in one transaction: another process that opens the file
-            # meanwhile waits for it (see _read_meta) instead of finding half a store.
-            with self._transaction(conn):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                meta = {
-                    "format_version": str(FORMAT_VERSION), "embedder": self.embedder_spec, "dim": str(self.dim),
-                    "generation": "0", "created_at": str(time.time()),
-                }
-                conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", meta.items())
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                with self._transaction(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    meta = {
+                        "format_version": str(FORMAT_VERSION), "embedder": self.embedder_spec, "dim": str(self.dim),
+                        "generation": "0", "created_at": str(time.time()),
+                    }
+                    conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", meta.items())
+                # WAL is recorded in the file header; set while no one else can see the
+                # file, it needs no exclusive lock later. The schema was committed
+                # through a rollback journal, so it is in the main file, not in a WAL.
+                if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                    raise sqlite3.OperationalError("cannot switch the new store to WAL mode")
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.directory / DB_NAME)
+            except FileExistsError:
+                return False
+            _fsync_directory(self.directory)
+            return True
         except sqlite3.Error as exc:
             raise _translate(exc, self.directory) from exc
+        except OSError as exc:
+            raise _translate_os(exc, self.directory) from exc
+        finally:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{tmp}{suffix}")
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection (sqlite3 connections are not shared across threads)."""
@@ -287,10 +319,12 @@ class LocalStore:
             )
             return dict(rows.fetchall())
 
-    def write(self, add: Sequence[PreparedArticle] = (), remove: Iterable[str] = ()) -> WriteReport:
+    def write(
+        self, add: Sequence[PreparedArticle] = (), remove: Iterable[str] = (), present: Sequence[Article] = ()
+    ) -> WriteReport:
         report = WriteReport()
         remove = list(remove)
-        if not add and not remove:
+        if not add and not remove and not present:
             return report
         conn = self._conn()
         try:
@@ -299,23 +333,14 @@ class LocalStore:
                 for doc_id in remove:
                     if self._delete(conn, doc_id):
                         report.removed.append(doc_id)
-                batch = {p.article.doc_id for p in add}
+                batch = {p.article.doc_id for p in add} | {a.doc_id for a in present}
                 for prepared in add:
                     article = prepared.article
                     row = conn.execute("SELECT content_hash FROM articles WHERE doc_id = ?", (article.doc_id,)).fetchone()
                     if row and row[0] == article.content_hash:
-                        report.unchanged.append(article.doc_id)
+                        present = [*present, article]  # stored meanwhile: its file may still have an older version
                         continue
-                    # A file edited in place keeps its path but, having no id or URL,
-                    # gets a new content id: the new version replaces the old one.
-                    older = []
-                    # Whole files only: a JSONL record's path names a line, which moves.
-                    if article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path:
-                        older = [r[0] for r in conn.execute(
-                            "SELECT doc_id FROM articles WHERE path = ? AND identity = 'content' AND doc_id != ?",
-                            (article.path, article.doc_id),
-                        )]
-                    older = [d for d in older if d not in batch]
+                    older = self._older_versions(conn, article, batch)
                     for doc_id in older:
                         self._delete(conn, doc_id)
                     if self._delete(conn, article.doc_id) or older:
@@ -323,6 +348,21 @@ class LocalStore:
                     else:
                         report.added.append(article.doc_id)
                     self._insert(conn, prepared)
+                for article in present:
+                    # Not written, yet its file may have changed: edited in place to the
+                    # text of an article already stored (from another file, or a file of
+                    # this batch). The stored article keeps its row and the path it was
+                    # first indexed from; only this file's older version goes.
+                    row = conn.execute("SELECT content_hash FROM articles WHERE doc_id = ?", (article.doc_id,)).fetchone()
+                    older = self._older_versions(conn, article, batch) if row and row[0] == article.content_hash else []
+                    for doc_id in older:
+                        self._delete(conn, doc_id)
+                    if not older:
+                        report.unchanged.append(article.doc_id)
+                        continue
+                    if article.doc_id in report.added:
+                        report.added.remove(article.doc_id)
+                    report.replaced.append(article.doc_id)
                 if report.added or report.replaced or report.removed:
                     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
                     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('chunks', (SELECT count(*) FROM chunks))")
@@ -334,6 +374,18 @@ class LocalStore:
         if report.added or report.replaced or report.removed:
             self._after_commit()
         return report
+
+    def _older_versions(self, conn: sqlite3.Connection, article: Article, batch: set[str]) -> list[str]:
+        """Stored articles that ``article`` replaces: a file edited in place keeps its
+        path but, having no id or URL, gets a new content id. Whole files only: a JSONL
+        record's path names a line, which moves. Articles of this batch are kept (another
+        of its files may now hold what this file held)."""
+        if not (article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path):
+            return []
+        rows = conn.execute(
+            "SELECT doc_id FROM articles WHERE path = ? AND identity = 'content' AND doc_id != ?", (article.path, article.doc_id)
+        )
+        return [r[0] for r in rows if r[0] not in batch]
 
     def _insert(self, conn: sqlite3.Connection, prepared: PreparedArticle) -> None:
         a = prepared.article
@@ -406,14 +458,15 @@ class LocalStore:
         log.info("vector checkpoint %s (%d vectors)", name, self._vectors.ntotal)
 
     def _clean_leftovers(self) -> None:
-        """Older checkpoints and temporary files of a killed writer. Called with the
-        writer lock held, so no other process is writing any of them."""
+        """Older checkpoints and temporary files of a killed writer or creator. Called
+        with the writer lock held, so no other process is writing any of them."""
         clean_leftovers(self.directory, LEXICAL_DIR)
         newest = _newest_checkpoint(self.directory)
         for entry in os.scandir(self.directory):
             stale = _CHECKPOINT.match(entry.name) and entry.name != (newest[2] if newest else None)
-            if (stale or _TEMPORARY.match(entry.name)) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                abandoned = _CREATING.match(entry.name) and entry.stat(follow_symlinks=False).st_mtime < time.time() - _CREATING_MAX_AGE_S
+                if (stale or abandoned or _TEMPORARY.match(entry.name)) and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
 
     # -------------------------------------------------------------- vectors
@@ -703,25 +756,18 @@ _REPAIR = ("restore it from a backup, or move its store.db* files aside and run 
            "with the folders its articles came from")
 
 
-def _read_meta(directory: Path, waited: bool = False) -> dict:
+def _read_meta(directory: Path) -> dict:
+    # store.db only ever appears complete (LocalStore._create), so a file without the
+    # tables is damaged, not a store still being created.
     try:
         conn = sqlite3.connect(directory / DB_NAME, timeout=LOCK_WAIT_S, isolation_level=None)
         try:
-            if waited:
-                conn.execute("BEGIN IMMEDIATE")  # wait for a store being created to commit
-                conn.execute("ROLLBACK")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             conn.execute("SELECT count(*) FROM articles").fetchone()
         finally:
             conn.close()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc) and not waited:
-            return _read_meta(directory, waited=True)
-        raise _translate(exc, directory) from exc
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, directory) from exc
-    if not meta.get("format_version") and not waited:
-        return _read_meta(directory, waited=True)
     if meta.get("format_version") == "2":
         _drop_fts5(directory)
         meta["format_version"] = str(FORMAT_VERSION)
@@ -759,6 +805,15 @@ def _drop_fts5(directory: Path) -> None:
 def _newest_checkpoint(directory: Path) -> tuple[int, int, str] | None:
     found = [(int(m[1]), int(m[2]), m[0]) for e in os.scandir(directory) if (m := _CHECKPOINT.match(e.name))]
     return max(found) if found else None
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new name in ``directory`` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_inside(directory: Path, path: Path) -> None:
