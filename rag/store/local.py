@@ -671,6 +671,11 @@ class LocalStore:
         return selector
 
     def _dense_top(self, vector: np.ndarray, n: int, selector) -> dict[int, float]:
+        # One OpenMP thread per search, set in the searching thread (the setting is per
+        # thread). A single query split over both cores was 4-5x slower whenever anything
+        # else ran, and it left no core for a second search: threads did not add
+        # throughput. One thread each, concurrent questions use the cores instead.
+        faiss.omp_set_num_threads(1)
         with self._vectors_lock.reading():
             if not self._vectors.ntotal:
                 return {}
