@@ -19,6 +19,7 @@ from rag.store import Filters
 from rag.store.lexical import date_number
 from rag.store.local import LEXICAL_DIR
 from rag.text import content_terms, lexical_tokens
+from tests.test_store_adversarial import titles_in
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["hợp tác quốc phòng Việt Nam Nga", "lưu học sinh Việt Nam tại Nhật Bản", "ODA Nhật Bản", "viet nam nga 2021"]
@@ -29,14 +30,6 @@ def lexical_results(index_dir: Path, embedder) -> list[dict[int, float]]:
     try:
         store = rag.store
         return [store._lexical.search(content_terms(lexical_tokens(q)), 20) for q in QUESTIONS]
-    finally:
-        rag.close()
-
-
-def search_titles(index_dir: Path, embedder, question: str) -> list[str]:
-    rag = RAG.open(index_dir, embedder=embedder, seeds=None)
-    try:
-        return [h.chunk.title for h in rag.search(question, k=3)]
     finally:
         rag.close()
 
@@ -135,7 +128,7 @@ def test_a_format_2_store_with_fts5_tables_is_upgraded_in_place(writable_index, 
     db.execute("INSERT INTO meta VALUES ('lexical_tokens', 'old')")
     db.commit()
     db.close()
-    articles = titles(writable_index, embedder)
+    articles = titles_in(writable_index, embedder)
 
     assert same(lexical_results(writable_index, embedder), expected)
     db = sqlite3.connect(writable_index / "store.db")
@@ -143,15 +136,7 @@ def test_a_format_2_store_with_fts5_tables_is_upgraded_in_place(writable_index, 
     assert not {"lexical", "lexical_terms"} & tables
     assert db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0] == "3"
     db.close()
-    assert titles(writable_index, embedder) == articles
-
-
-def titles(index_dir: Path, embedder) -> list[str]:
-    rag = RAG.open(index_dir, embedder=embedder, seeds=None)
-    try:
-        return sorted(a.title for a in rag.articles())
-    finally:
-        rag.close()
+    assert titles_in(writable_index, embedder) == articles
 
 
 # ------------------------------------------------------------------ filters vs SQL

@@ -352,12 +352,18 @@ def test_kill_9_during_index_keeps_the_last_commit(base_index, tmp_path, embedde
 
 
 # ======================================================= 4. file identity across runs
-def test_same_file_name_in_two_folders_and_an_edit_in_place(base_index, tmp_path, embedder):
-    a, b = tmp_path / "colA" / "news.txt", tmp_path / "colB" / "news.txt"
+def two_files(tmp_path: Path, name_a: str, name_b: str) -> tuple[Path, Path]:
+    """Two different one-paragraph articles, in folders colA/ and colB/."""
+    a, b = tmp_path / "colA" / name_a, tmp_path / "colB" / name_b
     a.parent.mkdir()
     b.parent.mkdir()
     a.write_text("Cần Thơ mở hội chợ nông sản\nHội chợ trưng bày trái cây miền Tây trong năm ngày.\n", "utf-8")
     b.write_text("Hà Giang mùa hoa tam giác mạch\nDu khách kéo về cao nguyên đá ngắm hoa nở rộ.\n", "utf-8")
+    return a, b
+
+
+def test_same_file_name_in_two_folders_and_an_edit_in_place(base_index, tmp_path, embedder):
+    a, b = two_files(tmp_path, "news.txt", "news.txt")
     base = len(BASE_TITLES)
 
     first = cli("index", a, "--index-dir", base_index)
@@ -397,11 +403,7 @@ def test_edit_in_place_to_the_text_of_another_indexed_file_drops_the_old_version
     the new content's article is already stored, yet the file's old version must go.
     It stayed searchable under a.txt, because an article already stored unchanged was
     skipped before the replacement of older versions by path ever ran."""
-    a, b = tmp_path / "colA" / "a.txt", tmp_path / "colB" / "b.txt"
-    a.parent.mkdir()
-    b.parent.mkdir()
-    a.write_text("Cần Thơ mở hội chợ nông sản\nHội chợ trưng bày trái cây miền Tây trong năm ngày.\n", "utf-8")
-    b.write_text("Hà Giang mùa hoa tam giác mạch\nDu khách kéo về cao nguyên đá ngắm hoa nở rộ.\n", "utf-8")
+    a, b = two_files(tmp_path, "a.txt", "b.txt")
     base = len(BASE_TITLES)
     for f in (a, b):
         p = cli("index", f, "--index-dir", base_index)
