@@ -63,6 +63,7 @@ from rag.store import (
     PreparedArticle,
     Query,
     StoreBusyError,
+    StoreError,
     WriteReport,
 )
 from rag.text import LEXICAL_TOKENS_VERSION, lexical_tokens
@@ -77,6 +78,9 @@ _TEMPORARY = re.compile(r"^\.vectors-[0-9a-f]{8}\.tmp$")
 # only to insert already-embedded articles (embedding happens before), so a long wait
 # means a stuck process, not a queue.
 LOCK_WAIT_S = float(120)
+# Saving the sentence vectors an answer has just embedded is a cache write: it waits this
+# long for another process's write, then gives up and the answer goes on without it.
+SAVE_WAIT_S = 2.0
 # A checkpoint is rewritten once this many vectors changed since the last one (or 10%
 # of the index, if more): a load then replays at most that many rows from SQLite.
 CHECKPOINT_EVERY = 5000
@@ -89,7 +93,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT PRIMARY KEY, identity TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
     date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, content_hash TEXT NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL, added_at REAL NOT NULL);
+    sentences TEXT NOT NULL, sentence_vectors BLOB, added_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_path ON articles(path);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, ord INTEGER NOT NULL,
@@ -284,6 +288,8 @@ class LocalStore:
         try:
             with self._transaction(conn):
                 self._clean_leftovers()
+                if any(p.sentence_vectors is None for p in add):
+                    _allow_null_sentence_vectors(conn)
                 for doc_id in remove:
                     if self._delete(conn, doc_id):
                         report.removed.append(doc_id)
@@ -331,7 +337,8 @@ class LocalStore:
         conn.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (a.doc_id, a.identity, a.title, a.text, a.date, a.source, a.url, a.path, a.content_hash,
-             json.dumps(prepared.sentences), _blob(prepared.sentence_vectors), time.time()),
+             json.dumps(prepared.sentences), None if prepared.sentence_vectors is None else _blob(prepared.sentence_vectors),
+             time.time()),
         )
         for chunk, vector in zip(prepared.chunks, prepared.chunk_vectors):
             ord_ = int(chunk.chunk_id.rsplit("#", 1)[1])
@@ -591,13 +598,47 @@ class LocalStore:
             rows = conn.execute(self._CHUNK_SQL + "WHERE c.doc_id = ? ORDER BY c.ord", (doc_id,)).fetchall()
         return [_chunk(r) for r in rows]
 
-    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray | None]:
         with self._reading() as conn:
             row = conn.execute("SELECT sentences, sentence_vectors FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             return [], np.zeros((0, self.dim), np.float32)
         spans = [tuple(s) for s in json.loads(row[0])]
+        if row[1] is None:
+            return spans, None
         return spans, np.frombuffer(row[1], np.float32).reshape(len(spans), self.dim)
+
+    def save_sentence_vectors(self, vectors: Iterable[tuple[str, str, np.ndarray]]) -> int:
+        rows = []
+        for doc_id, content_hash, matrix in vectors:
+            if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+                raise ValueError(f"{doc_id}: sentence vectors of shape {matrix.shape}, not (sentences, {self.dim})")
+            rows.append((_blob(matrix), doc_id, content_hash, len(matrix)))
+        if not rows:
+            return 0
+        conn = self._conn()
+        saved = 0
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(SAVE_WAIT_S * 1000)}")
+            try:
+                with self._transaction(conn):
+                    # The content hash and the sentence count: an article replaced since
+                    # its text was read never gets the old version's vectors. No generation
+                    # bump: chunks, and so searches, are unchanged.
+                    for row in rows:
+                        saved += conn.execute(
+                            "UPDATE articles SET sentence_vectors = ? WHERE doc_id = ? AND content_hash = ? "
+                            "AND sentence_vectors IS NULL AND json_array_length(sentences) = ?", row,
+                        ).rowcount
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
+        except StoreBusyError as exc:
+            log.debug("sentence vectors not saved, the store is busy (%s); they are embedded again when next needed", exc)
+            return 0
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("sentence vectors not saved (%s); they are embedded again when next needed", exc)
+            return 0
+        return saved
 
     def article(self, doc_id: str) -> Article | None:
         with self._reading() as conn:
@@ -677,6 +718,21 @@ def _read_meta(directory: Path, waited: bool = False) -> dict:
     except ValueError as exc:
         raise CorruptIndexError(f"the index at {directory} has a damaged dimension in its metadata; {_REPAIR}") from exc
     return meta
+
+
+def _allow_null_sentence_vectors(conn: sqlite3.Connection) -> None:
+    """Stores made before sentence vectors were embedded lazily declare them NOT NULL,
+    and SQLite cannot drop a constraint: the articles table is copied once, inside the
+    caller's write transaction. Its rows, vectors included, stay as they were."""
+    if not next(r[3] for r in conn.execute("PRAGMA table_info(articles)") if r[1] == "sentence_vectors"):
+        return
+    log.info("articles.sentence_vectors may now be NULL; copying the articles table once")
+    create = next(s for s in _SCHEMA.split(";") if "TABLE IF NOT EXISTS articles (" in s)
+    conn.execute(create.replace("IF NOT EXISTS articles (", "articles_nullable ("))
+    conn.execute("INSERT INTO articles_nullable SELECT * FROM articles")
+    conn.execute("DROP TABLE articles")
+    conn.execute("ALTER TABLE articles_nullable RENAME TO articles")
+    conn.execute("CREATE INDEX articles_path ON articles(path)")
 
 
 def _newest_checkpoint(directory: Path) -> tuple[int, int, str] | None:
