@@ -21,13 +21,16 @@ loose for it ("France" -> "pháp" also matches "pháp lý").
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from rag.chunk import Chunk
+from rag.clean import Article
+from rag.embed import Embedder
+from rag.index import embed_sentences
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 from rag.text import lexical_tokens
@@ -114,31 +117,64 @@ class _Candidate:
 
 class ArticleReader:
     """The texts and sentence vectors of the articles behind a question's passages,
-    each read from the store once per question."""
+    each read from the store once per question.
 
-    def __init__(self, store: Store):
+    Indexing embeds chunks only (rag.index): the first answer that reads an article
+    embeds its sentences and saves them in the store for the next ones. ``load`` does
+    that for all of a question's articles at once, in one embedder call."""
+
+    def __init__(self, store: Store, embedder: Embedder):
         self.store = store
-        self._texts: dict[str, str] = {}
+        self.embedder = embedder
+        self._articles: dict[str, Article | None] = {}
         self._sentences: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
 
+    def _article(self, doc_id: str) -> Article | None:
+        if doc_id not in self._articles:
+            self._articles[doc_id] = self.store.article(doc_id)
+        return self._articles[doc_id]
+
     def text(self, doc_id: str) -> str:
-        if doc_id not in self._texts:
-            article = self.store.article(doc_id)
-            self._texts[doc_id] = article.text if article else ""
-        return self._texts[doc_id]
+        article = self._article(doc_id)
+        return article.text if article else ""
+
+    def load(self, doc_ids: Iterable[str]) -> None:
+        """Read the sentences of these articles, embedding (and saving) those that have
+        no vectors yet."""
+        missing: list[tuple[Article, list[tuple[int, int]]]] = []
+        for doc_id in dict.fromkeys(doc_ids):
+            if doc_id in self._sentences:
+                continue
+            # The article before its sentences: if it is replaced in between, the spans are
+            # the new version's, and the store refuses vectors saved under the old content
+            # hash read here (save_sentence_vectors).
+            article = self._article(doc_id)
+            spans, vectors = self.store.sentences(doc_id)
+            if vectors is not None:
+                self._sentences[doc_id] = (spans, vectors)
+            elif article is None:  # removed meanwhile
+                self._sentences[doc_id] = ([], np.zeros((0, self.embedder.dim), np.float32))
+            else:
+                missing.append((article, spans))
+        if not missing:
+            return
+        matrices = embed_sentences([(a.text, spans) for a, spans in missing], self.embedder)
+        for (article, spans), matrix in zip(missing, matrices):
+            self._sentences[article.doc_id] = (spans, matrix)
+        self.store.save_sentence_vectors([(a.doc_id, a.content_hash, m) for (a, _), m in zip(missing, matrices)])
 
     def sentences(self, chunk: Chunk) -> tuple[list[tuple[int, int]], np.ndarray]:
         """The sentences inside ``chunk``, with their vectors."""
-        if chunk.doc_id not in self._sentences:
-            self._sentences[chunk.doc_id] = self.store.sentences(chunk.doc_id)
+        self.load([chunk.doc_id])
         spans, vectors = self._sentences[chunk.doc_id]
         rows = [i for i, span in enumerate(spans) if chunk.start <= span[0] and span[1] <= chunk.end]
         return [spans[i] for i in rows], vectors[rows]
 
 
 class ExtractiveAnswerer:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, embedder: Embedder):
         self.store = store
+        self.embedder = embedder  # for sentence vectors not embedded yet (ArticleReader)
 
     def answer(
         self,
@@ -149,7 +185,7 @@ class ExtractiveAnswerer:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         language = analysis.language
-        articles = ArticleReader(self.store)
+        articles = ArticleReader(self.store, self.embedder)
         candidates = self.candidates(analysis, hits, query_vector, articles)
         evidence = self.evidence(analysis, hits, candidates)
         if self.too_weak(language, evidence):
@@ -199,6 +235,7 @@ class ExtractiveAnswerer:
     def candidates(self, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, articles: ArticleReader) -> list[_Candidate]:
         """Sentences of the top ``CANDIDATE_PASSAGES`` passages, best first."""
         hits = hits[:CANDIDATE_PASSAGES]
+        articles.load(h.chunk.doc_id for h in hits)  # sentences not embedded yet: one call for all
         rows: list[tuple[Hit, tuple[int, int], float, set[str]]] = []
         seen: set[tuple[str, int]] = set()
         for hit in hits:

@@ -105,13 +105,13 @@ class LLMAnswerer:
         self.embedder = embedder
         self.chat_model = chat_model
         self.spec = spec
-        self.extractive = ExtractiveAnswerer(store)
+        self.extractive = ExtractiveAnswerer(store, embedder)
 
     def answer(
         self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
     ) -> Answer:
         language = "en" if analysis.language == "en" else "vi"
-        articles = ArticleReader(self.store)
+        articles = ArticleReader(self.store, self.embedder)
         candidates = self.extractive.candidates(analysis, hits, query_vector, articles)
         evidence = self.extractive.evidence(analysis, hits, candidates)
         if self.extractive.too_weak(analysis.language, evidence):  # the model is not asked

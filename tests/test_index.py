@@ -14,7 +14,7 @@ import pytest
 
 from rag.chunk import MAX_CHUNK_TOKENS, chunk_article, sentence_spans
 from rag.clean import clean
-from rag.index import prepare
+from rag.index import embed_sentences, prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
 from rag.store import CorruptIndexError, IndexMismatchError, NoIndexError
@@ -224,7 +224,8 @@ def test_old_format_index_is_migrated_keeping_every_article(tmp_path, embedder, 
             for c in p.chunks:
                 record = asdict(c) | {"doc_id": doc_id, "chunk_id": doc_id + "#" + c.chunk_id.split("#")[1]}
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    np.save(snapshot / "sentences.npy", np.vstack([p.sentence_vectors for p in prepared]), allow_pickle=False)
+    sentence_vectors = embed_sentences([(p.article.text, p.sentences) for p in prepared], embedder)  # the old format had them all
+    np.save(snapshot / "sentences.npy", np.vstack(sentence_vectors), allow_pickle=False)
     dense = faiss.IndexFlatIP(embedder.dim)
     dense.add(np.vstack([p.chunk_vectors for p in prepared]))
     faiss.write_index(dense, str(snapshot / "dense.faiss"))

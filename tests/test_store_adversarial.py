@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from rag.clean import clean
-from rag.index import prepare
+from rag.index import embed_sentences, prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
 from rag.store import CorruptIndexError, open_store
@@ -802,7 +802,8 @@ def test_migration_interrupted_after_the_store_was_created_is_finished_on_next_o
         for p in prepared:
             for c in p.chunks:
                 f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
-    np.save(snapshot / "sentences.npy", np.vstack([p.sentence_vectors for p in prepared]), allow_pickle=False)
+    sentence_vectors = embed_sentences([(p.article.text, p.sentences) for p in prepared], embedder)  # the old format had them all
+    np.save(snapshot / "sentences.npy", np.vstack(sentence_vectors), allow_pickle=False)
     dense = faiss.IndexFlatIP(embedder.dim)
     dense.add(np.vstack([p.chunk_vectors for p in prepared]))
     faiss.write_index(dense, str(snapshot / "dense.faiss"))

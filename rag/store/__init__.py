@@ -64,7 +64,9 @@ class PreparedArticle:
 
     article: Article
     sentences: list[tuple[int, int]]  # article offsets
-    sentence_vectors: np.ndarray
+    # None: not embedded yet. Indexing embeds chunks only; an answer embeds the sentences
+    # of the articles it reads, once (rag.answer.ArticleReader, Store.save_sentence_vectors).
+    sentence_vectors: np.ndarray | None
     chunks: list[Chunk]
     chunk_vectors: np.ndarray
 
@@ -132,7 +134,16 @@ class Store(Protocol):
         """An article's chunks, in order."""
         ...
 
-    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray]: ...
+    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+        """An article's sentence spans and their vectors, None if not embedded yet."""
+        ...
+
+    def save_sentence_vectors(self, vectors: Iterable[tuple[str, str, np.ndarray]]) -> int:
+        """Keep the sentence vectors of articles, given as (doc_id, content_hash, matrix),
+        for an article still stored with that content hash and no vectors; the number
+        saved. Best effort: searches do not change, and a busy or read-only store is
+        skipped (the vectors are embedded again next time) rather than failing an answer."""
+        ...
 
     def article(self, doc_id: str) -> Article | None: ...
 

@@ -65,6 +65,7 @@ from rag.store import (
     PreparedArticle,
     Query,
     StoreBusyError,
+    StoreError,
     WriteReport,
 )
 from rag.store.lexical import LexicalDoc, LexicalIndex, LexicalState, clean_leftovers
@@ -72,8 +73,8 @@ from rag.text import LEXICAL_TOKENS_VERSION, lexical_tokens
 
 log = logging.getLogger(__name__)
 
-# 3: the lexical index moved from FTS5 tables to tantivy (a format-2 store is upgraded
-# in place: the FTS5 tables are dropped and tantivy is built from the chunks).
+
+
 FORMAT_VERSION = 3
 DB_NAME = "store.db"
 LEXICAL_DIR = "lexical"
@@ -87,6 +88,9 @@ _CREATING_MAX_AGE_S = 3600
 # only to insert already-embedded articles (embedding happens before), so a long wait
 # means a stuck process, not a queue.
 LOCK_WAIT_S = float(120)
+# Saving the sentence vectors an answer has just embedded is a cache write: it waits this
+# long for another process's write, then gives up and the answer goes on without it.
+SAVE_WAIT_S = 2.0
 # A checkpoint is rewritten once this many vectors changed since the last one (or 10%
 # of the index, if more): a load then replays at most that many rows from SQLite.
 CHECKPOINT_EVERY = 5000
@@ -99,7 +103,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT PRIMARY KEY, identity TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
     date TEXT, source TEXT, url TEXT, path TEXT NOT NULL, content_hash TEXT NOT NULL,
-    sentences TEXT NOT NULL, sentence_vectors BLOB NOT NULL, added_at REAL NOT NULL);
+    sentences TEXT NOT NULL, sentence_vectors BLOB, added_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS articles_path ON articles(path);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, ord INTEGER NOT NULL,
@@ -395,7 +399,8 @@ class LocalStore:
         conn.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (a.doc_id, a.identity, a.title, a.text, a.date, a.source, a.url, a.path, a.content_hash,
-             json.dumps(prepared.sentences), _blob(prepared.sentence_vectors), time.time()),
+             json.dumps(prepared.sentences), None if prepared.sentence_vectors is None else _blob(prepared.sentence_vectors),
+             time.time()),
         )
         for chunk, vector in zip(prepared.chunks, prepared.chunk_vectors):
             ord_ = int(chunk.chunk_id.rsplit("#", 1)[1])
@@ -712,13 +717,47 @@ class LocalStore:
             rows = conn.execute(self._CHUNK_SQL + "WHERE c.doc_id = ? ORDER BY c.ord", (doc_id,)).fetchall()
         return [_chunk(r) for r in rows]
 
-    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def sentences(self, doc_id: str) -> tuple[list[tuple[int, int]], np.ndarray | None]:
         with self._reading() as conn:
             row = conn.execute("SELECT sentences, sentence_vectors FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             return [], np.zeros((0, self.dim), np.float32)
         spans = [tuple(s) for s in json.loads(row[0])]
+        if row[1] is None:
+            return spans, None
         return spans, np.frombuffer(row[1], np.float32).reshape(len(spans), self.dim)
+
+    def save_sentence_vectors(self, vectors: Iterable[tuple[str, str, np.ndarray]]) -> int:
+        rows = []
+        for doc_id, content_hash, matrix in vectors:
+            if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+                raise ValueError(f"{doc_id}: sentence vectors of shape {matrix.shape}, not (sentences, {self.dim})")
+            rows.append((_blob(matrix), doc_id, content_hash, len(matrix)))
+        if not rows:
+            return 0
+        conn = self._conn()
+        saved = 0
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(SAVE_WAIT_S * 1000)}")
+            try:
+                with self._transaction(conn):
+                    # The content hash and the sentence count: an article replaced since
+                    # its text was read never gets the old version's vectors. No generation
+                    # bump: chunks, and so searches, are unchanged.
+                    for row in rows:
+                        saved += conn.execute(
+                            "UPDATE articles SET sentence_vectors = ? WHERE doc_id = ? AND content_hash = ? "
+                            "AND sentence_vectors IS NULL AND json_array_length(sentences) = ?", row,
+                        ).rowcount
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
+        except StoreBusyError as exc:
+            log.debug("sentence vectors not saved, the store is busy (%s); they are embedded again when next needed", exc)
+            return 0
+        except (sqlite3.Error, StoreError) as exc:
+            log.warning("sentence vectors not saved (%s); they are embedded again when next needed", exc)
+            return 0
+        return saved
 
     def article(self, doc_id: str) -> Article | None:
         with self._reading() as conn:
@@ -774,7 +813,7 @@ def _read_meta(directory: Path) -> dict:
     except sqlite3.DatabaseError as exc:
         raise _translate(exc, directory) from exc
     if meta.get("format_version") == "2":
-        _drop_fts5(directory)
+        _upgrade_from_format_2(directory)
         meta["format_version"] = str(FORMAT_VERSION)
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise IndexMismatchError(f"the index at {directory} has format {meta.get('format_version')}, this version reads {FORMAT_VERSION}")
@@ -788,9 +827,11 @@ def _read_meta(directory: Path) -> dict:
     return meta
 
 
-def _drop_fts5(directory: Path) -> None:
-    """Upgrade a format-2 store: its FTS5 tables go (tantivy is then built from the
-    chunks when the store opens); everything else is format 3 already."""
+def _upgrade_from_format_2(directory: Path) -> None:
+    """Format 2 kept the lexical index in FTS5 tables and declared sentence vectors NOT
+    NULL. The FTS5 tables go (tantivy is built from the chunks when the store opens),
+    and the articles table is copied once so that sentence vectors may be NULL (SQLite
+    cannot drop a constraint); its rows, vectors included, stay as they were."""
     conn = sqlite3.connect(directory / DB_NAME, timeout=LOCK_WAIT_S, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -798,9 +839,17 @@ def _drop_fts5(directory: Path) -> None:
             conn.execute("DROP TABLE IF EXISTS lexical_terms")
             conn.execute("DROP TABLE IF EXISTS lexical")
             conn.execute("DELETE FROM meta WHERE key = 'lexical_tokens'")
+            if next(r[3] for r in conn.execute("PRAGMA table_info(articles)") if r[1] == "sentence_vectors"):
+                create = next(s for s in _SCHEMA.split(";") if "TABLE IF NOT EXISTS articles (" in s)
+                conn.execute(create.replace("IF NOT EXISTS articles (", "articles_nullable ("))
+                conn.execute("INSERT INTO articles_nullable SELECT * FROM articles")
+                conn.execute("DROP TABLE articles")
+                conn.execute("ALTER TABLE articles_nullable RENAME TO articles")
+                conn.execute("CREATE INDEX articles_path ON articles(path)")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
         conn.execute("COMMIT")
-        log.info("upgraded the index at %s to format %d (lexical index in tantivy)", directory, FORMAT_VERSION)
+        log.info("upgraded the index at %s to format %d (lexical index in tantivy, sentence vectors embedded when first read)",
+                 directory, FORMAT_VERSION)
     except sqlite3.Error as exc:
         raise _translate(exc, directory) from exc
     finally:
