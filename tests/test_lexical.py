@@ -203,3 +203,20 @@ def test_date_numbers_sort_like_the_iso_strings():
     assert [date_number(d) for d in dates] == sorted(date_number(d) for d in dates)
     assert date_number("2021", upper=True) > date_number("2021-12-31") > date_number("2021-12")
     assert date_number("not a date") == 0
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_dense_filters_select_what_the_sql_selects(dated_index, embedder, filters):
+    """The same for the FAISS side (an id bitmap); some filters leave out the newest
+    chunks, whose ids lie beyond the bitmap."""
+    rag = RAG.open(dated_index, embedder=embedder, seeds=None)
+    try:
+        store = rag.store
+        allowed = store._allowed_sql(filters)
+        with store._reading() as conn:
+            expected = {r[0] for r in conn.execute(f"SELECT id FROM chunks WHERE {allowed[0]}", allowed[1])}
+            selector = store._selector(conn, filters, None, allowed)
+        found = store._dense_top(embedder.embed_queries(["cảng biển"])[0], 100, selector) if selector is not False else {}
+        assert set(found) == expected
+    finally:
+        rag.close()
