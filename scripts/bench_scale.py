@@ -519,7 +519,7 @@ def victims(n_articles: int, args) -> list[str]:
 
 def new_article(n_articles: int, args, r: int) -> int:
     """The article added by repetition ``r``: new in each run over the same indexes."""
-    return n_articles + 1000 + args.round * args.reps + r
+    return n_articles + 1000 + args.added + r
 
 
 # --------------------------------------------------------------------- main
@@ -571,8 +571,8 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     # Each run adds and removes articles; a later --reuse run must pick others.
     writes = workdir / "writes.json"
-    state = json.loads(writes.read_text()) if args.reuse and writes.exists() else {"rounds": 0, "removed": []}
-    args.round, args.removed = state["rounds"], set(state["removed"])
+    state = json.loads(writes.read_text()) if args.reuse and writes.exists() else {"rounds": 0, "removed": [], "added": 0}
+    args.round, args.removed, args.added = state["rounds"], set(state["removed"]), state["added"]
     for name in systems:
         if (workdir / name).exists() and not args.reuse:
             shutil.rmtree(workdir / name)
@@ -589,7 +589,7 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         elif workdir.exists():
             removed = sorted(args.removed | set(victims(n_articles, args)))
-            writes.write_text(json.dumps({"rounds": args.round + 1, "removed": removed}))
+            writes.write_text(json.dumps({"rounds": args.round + 1, "removed": removed, "added": args.added + args.reps}))
     out["chunks"] = out.get("project", {}).get("chunks", args.chunks)
     out["machine"] = {"cpus": os.cpu_count(), "loadavg_start": round(load_start, 2), "loadavg_end": round(os.getloadavg()[0], 2),
                       "python": sys.version.split()[0], "peak_rss_mb_this_process": round(peak_rss_mb(), 1)}
