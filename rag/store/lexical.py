@@ -100,8 +100,9 @@ class LexicalIndex:
     @classmethod
     def create(cls, path: Path, state: LexicalState) -> LexicalIndex:
         """An empty index at ``path``, replacing whatever is there. It is built in a
-        temporary folder and renamed into place, so a crash leaves either the old index
-        or the new one (and a leftover that ``clean_leftovers`` removes)."""
+        temporary folder and renamed into place, so a crash leaves the old index, the new
+        one, or (between the two renames) none, which the next open rebuilds; leftovers
+        go with ``clean_leftovers``."""
         tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
         tmp.mkdir()
         index = tantivy.Index(_schema(), path=str(tmp))
