@@ -73,8 +73,6 @@ from rag.text import LEXICAL_TOKENS_VERSION, lexical_tokens
 
 log = logging.getLogger(__name__)
 
-
-
 FORMAT_VERSION = 3
 DB_NAME = "store.db"
 LEXICAL_DIR = "lexical"
@@ -738,19 +736,15 @@ class LocalStore:
         conn = self._conn()
         saved = 0
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(SAVE_WAIT_S * 1000)}")
-            try:
-                with self._transaction(conn):
-                    # The content hash and the sentence count: an article replaced since
-                    # its text was read never gets the old version's vectors. No generation
-                    # bump: chunks, and so searches, are unchanged.
-                    for row in rows:
-                        saved += conn.execute(
-                            "UPDATE articles SET sentence_vectors = ? WHERE doc_id = ? AND content_hash = ? "
-                            "AND sentence_vectors IS NULL AND json_array_length(sentences) = ?", row,
-                        ).rowcount
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
+            with self._transaction(conn, wait=SAVE_WAIT_S):
+                # The content hash and the sentence count: an article replaced since
+                # its text was read never gets the old version's vectors. No generation
+                # bump: chunks, and so searches, are unchanged.
+                for row in rows:
+                    saved += conn.execute(
+                        "UPDATE articles SET sentence_vectors = ? WHERE doc_id = ? AND content_hash = ? "
+                        "AND sentence_vectors IS NULL AND json_array_length(sentences) = ?", row,
+                    ).rowcount
         except StoreBusyError as exc:
             log.debug("sentence vectors not saved, the store is busy (%s); they are embedded again when next needed", exc)
             return 0
