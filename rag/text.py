@@ -68,7 +68,7 @@ def _fold_word(word: str) -> str:
 def words(text: str) -> list[str]:
     """Folded word (syllable) tokens. A language has a few thousand syllables, so each
     is folded once and then looked up (the same tokens as folding the whole text)."""
-    return [_fold_word(w) for w in _WORD.findall(unicodedata.normalize("NFC", text))]
+    return [_fold_word(w) for w in _WORD.findall(nfc(text))]
 
 
 def content_terms(tokens: list[str]) -> list[str]:
