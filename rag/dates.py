@@ -121,6 +121,37 @@ def dates_match(constraint: str, candidate: str) -> bool:
     return candidate.startswith(constraint) or constraint.startswith(candidate)
 
 
+# ``dates_match`` as exact terms, for engines that match a field against a set of terms
+# (tantivy, Milvus arrays) rather than running a function per chunk. A chunk's date
+# "2021-12-02" is stored as "p:2021", "p:2021-12", "p:2021-12-02" (the periods it lies
+# in) and "e:2021-12-02" (what it says exactly); a question's "2021-12" then matches
+# "p:2021-12" (a date within that month) or "e:2021" (a chunk that only says "2021").
+def period_terms(date_: str) -> set[str]:
+    """The terms stored for a date a chunk has (its article's or one it mentions)."""
+    return {f"p:{prefix}" for prefix in {date_[:4], date_[:7], date_}} | {f"e:{date_}"}
+
+
+def matching_terms(dates: list[str]) -> list[str]:
+    """The terms of which a chunk must hold one to match any of the question's ``dates``."""
+    terms = set()
+    for d in dates:
+        terms.add(f"p:{d}")
+        terms.update(f"e:{p}" for p in (d[:4], d[:7]) if len(p) < len(d))
+    return sorted(terms)
+
+
+def date_number(iso: str, upper: bool = False) -> int:
+    """An ISO date prefix as a number that sorts like the string: "2021" -> 20210000,
+    "2021-12" -> 20211200, "2021-12-02" -> 20211202. ``upper`` fills the missing parts
+    with 99, for "on or before the end of that period". 0 for a string that is not one."""
+    parts = iso.split("-")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        return 0
+    fill = 99 if upper else 0
+    year, month, day = (int(parts[i]) if i < len(parts) else fill for i in range(3))
+    return year * 10000 + month * 100 + day
+
+
 def _resolve(day: int, month: int, pub: date) -> str | None:
     # Next year first: "ngày 5/1 tới" in a late-December article is early January.
     for year in (pub.year + 1, pub.year, pub.year - 1):

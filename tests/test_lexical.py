@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.dates import date_number
 from rag.pipeline import RAG
 from rag.store import Filters
-from rag.store.lexical import date_number
 from rag.store.local import LEXICAL_DIR
 from rag.text import content_terms, lexical_tokens
 from tests.test_store_adversarial import titles_in

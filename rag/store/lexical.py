@@ -29,6 +29,7 @@ from pathlib import Path
 
 import tantivy
 
+from rag.dates import date_number, matching_terms, period_terms
 from rag.store import Filters
 
 log = logging.getLogger(__name__)
@@ -212,12 +213,8 @@ def _document(doc: LexicalDoc) -> tantivy.Document:
     d.add_text("source", doc.source or "")
     if doc.date and (number := date_number(doc.date)):
         d.add_unsigned("date", number)
-    for date in doc.dates:
-        # "p:" terms answer "the chunk's date lies within the question's period", "e:"
-        # terms "the chunk only names a coarser period that contains the question's".
-        for prefix in {date[:4], date[:7], date}:
-            d.add_text("dates", f"p:{prefix}")
-        d.add_text("dates", f"e:{date}")
+    for term in sorted(set().union(*map(period_terms, doc.dates))):
+        d.add_text("dates", term)
     return d
 
 
@@ -226,18 +223,6 @@ def _state_document(state: LexicalState) -> tantivy.Document:
     d.add_unsigned("id", _MARKER_ID)
     d.add_text("state", json.dumps(state.__dict__))
     return d
-
-
-def date_number(iso: str, upper: bool = False) -> int:
-    """An ISO date prefix as a number that sorts like the string: "2021" -> 20210000,
-    "2021-12" -> 20211200, "2021-12-02" -> 20211202. ``upper`` fills the missing parts
-    with 99, for "on or before the end of that period". 0 for a string that is not one."""
-    parts = iso.split("-")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        return 0
-    fill = 99 if upper else 0
-    year, month, day = (int(parts[i]) if i < len(parts) else fill for i in range(3))
-    return year * 10000 + month * 100 + day
 
 
 def _filter_queries(schema: tantivy.Schema, filters: Filters | None) -> list[tantivy.Query]:
@@ -257,10 +242,5 @@ def _filter_queries(schema: tantivy.Schema, filters: Filters | None) -> list[tan
 
 
 def _dates_query(schema: tantivy.Schema, dates: list[str]) -> tantivy.Query:
-    """Matches any of ``dates`` in both directions: the question's "2021-12" matches a
-    chunk's "2021-12-02", and a chunk that only says "2021" matches "2021-12"."""
-    terms = set()
-    for d in dates:
-        terms.add(f"p:{d}")
-        terms.update(f"e:{p}" for p in (d[:4], d[:7]) if len(p) < len(d))
-    return _Q.term_set_query(schema, "dates", sorted(terms))
+    """Matches any of ``dates`` in both directions (rag.dates.matching_terms)."""
+    return _Q.term_set_query(schema, "dates", matching_terms(dates))
