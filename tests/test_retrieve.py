@@ -1,4 +1,5 @@
-"""Retrieval on the seed index: cross-lingual, no-diacritics, dates, filters, fusion."""
+"""Retrieval on the seed index: cross-lingual, no-diacritics, dates, filters, fusion.
+Every test runs on both stores: nothing above the store may depend on which it is."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 
 from rag.pipeline import QuestionError
 from rag.store import Filters
-from tests.conftest import EXAMPLES
+from tests.conftest import BOTH_STORES, EXAMPLES
+
+pytestmark = BOTH_STORES
 
 RUSSIA_2021 = "2984af66f89cc659"
 RUSSIA_2024 = "2fda3e61c4dbe223"
@@ -75,7 +78,7 @@ def test_all_modes_answer(seed_rag, mode):
     assert len(seed_rag.search("lưu học sinh Việt Nam tại Nhật Bản", k=3, mode=mode)) == 3
 
 
-def test_near_duplicate_articles_are_collapsed(writable_index, embedder, tmp_path):
+def test_near_duplicate_articles_are_collapsed(writable_index, embedder, tmp_path, store):
     from rag.pipeline import RAG
     from tests.conftest import SEEDS
 
@@ -83,7 +86,7 @@ def test_near_duplicate_articles_are_collapsed(writable_index, embedder, tmp_pat
     copy = tmp_path / "copy_of_004.txt"
     original = (SEEDS / "004_ed8cdf30e0db6200.txt").read_text("utf-8")
     copy.write_text(original.replace("Chiều 28/9,", "Chiều ngày 28/9,"), encoding="utf-8")
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None)
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None, store=store)
     copy_id = rag.add_paths([copy]).added[0]
     hits = rag.search("Việt Nam và EU ký FPA năm 2019", k=5)
     texts = [h.chunk.text for h in hits]

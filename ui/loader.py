@@ -1,10 +1,10 @@
 """Opening the index once per process, building it (with progress) when it is missing,
 and the app's one way of reporting errors.
 
-The index location is read from the environment at run time, not from
-``rag.pipeline.DEFAULT_INDEX_DIR``: that constant is fixed when ``rag.pipeline`` is first
-imported, and tests (or an operator) point the app at another index through
-``RAG_INDEX_DIR`` after that.
+The index location (``RAG_INDEX_DIR``, and ``RAG_STORE`` for the engine) is read from the
+environment at run time, not from ``rag.pipeline.DEFAULT_INDEX_DIR``: that constant is
+fixed when ``rag.pipeline`` is first imported, and tests (or an operator) point the app
+at another index after that.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import streamlit as st
 
 from rag.load import LoadError
 from rag.pipeline import RAG
-from rag.store import StoreError, index_exists
+from rag.store import DEFAULT_STORE, StoreError, index_exists
 
 log = logging.getLogger("ui")
 
@@ -61,6 +61,10 @@ def index_dir() -> Path:
     return Path(os.environ.get("RAG_INDEX_DIR", "index"))
 
 
+def store_setting() -> str:
+    return os.environ.get("RAG_STORE") or DEFAULT_STORE
+
+
 def seeds_dir() -> Path:
     return Path(os.environ.get("RAG_SEEDS_DIR", "seeds"))
 
@@ -73,14 +77,14 @@ def index_lock(directory: str) -> threading.RLock:
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the index…")
-def _cached_rag(directory: str, _built: RAG | None = None) -> RAG:
+def _cached_rag(directory: str, store: str, _built: RAG | None = None) -> RAG:
     """The process-wide RAG for ``directory``. ``_built`` (not part of the cache key) hands
     in an index that was just built, so it is not loaded a second time. It never needs
     reloading: the store picks up every committed change, this process's or another's."""
     if _built is not None:
         return _built
-    log.info("opening the index at %s", directory)
-    return RAG.open(directory, seeds=None)
+    log.info("opening the index at %s (store %s)", directory, store)
+    return RAG.open(directory, seeds=None, store=store)
 
 
 @st.cache_resource(show_spinner="Loading the language model…")
@@ -92,14 +96,14 @@ def llm_answerer(directory: str, spec: str, _rag: RAG):
 
 def get_rag() -> RAG | None:
     """The RAG for the configured index, or None after showing why there is none."""
-    directory = index_dir()
+    directory, store = index_dir(), store_setting()
     try:
-        if not index_exists(directory):
+        if not index_exists(directory, store):
             with index_lock(str(directory)):
                 # Another session may have built it while this one waited for the lock.
-                if not index_exists(directory):
-                    return _build_with_progress(directory)
-        return _cached_rag(str(directory))
+                if not index_exists(directory, store):
+                    return _build_with_progress(directory, store)
+        return _cached_rag(str(directory), store)
     except (StoreError, LoadError) as exc:
         log.warning("cannot open the index at %s: %s", directory, exc)
         st.error(f"The index cannot be opened: {exc}")
@@ -109,16 +113,16 @@ def get_rag() -> RAG | None:
     return None
 
 
-def _build_with_progress(directory: Path) -> RAG:
+def _build_with_progress(directory: Path, store: str) -> RAG:
     seeds = seeds_dir()
     with st.status(f"No index yet: building it from {seeds}/ …", expanded=True) as status:
         st.write("Loading the embedding model…")
         bar = st.progress(0.0)
-        rag = RAG.open(directory, seeds=seeds, progress=progress_bar_callback(bar))
+        rag = RAG.open(directory, seeds=seeds, progress=progress_bar_callback(bar), store=store)
         stats = rag.stats()
         built = f"Index built: {stats['articles']} articles, {stats['chunks']} passages"
         status.update(label=built, state="complete", expanded=False)
-    return _cached_rag(str(directory), _built=rag)
+    return _cached_rag(str(directory), store, _built=rag)
 
 
 def progress_bar_callback(bar) -> Callable[[str, int, int], None]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rag.cli import add_store_option
 from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG, LANGS, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import format_text, write_report
@@ -27,8 +28,8 @@ from rag.progress import ProgressBar
 MAX_WARNINGS_SHOWN = 10
 
 
-def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[Path], RAG]) -> None:
-    """Register ``rag eval``; ``open_rag(index_dir)`` opens (or builds) the index for a question file."""
+def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[Path, str], RAG]) -> None:
+    """Register ``rag eval``; ``open_rag(index_dir, store)`` opens (or builds) the index for a question file."""
     p = subparsers.add_parser("eval", help="evaluate retrieval and answers on a question file or on XQuAD")
     p.add_argument("questions", nargs="?", type=Path, help="JSONL question file (see rag/evaluate/questions.py)")
     p.add_argument("--xquad", type=Path, metavar="DIR", help="run the XQuAD benchmark from DIR (xquad.vi.json, xquad.en.json)")
@@ -39,6 +40,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where report folders go (default reports/)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help="index for a question file")
+    add_store_option(p)
     p.add_argument("--limit", type=_positive, help="only the first N questions")
     p.add_argument("--no-answers", action="store_true", help="XQuAD: retrieval only, skip rag.ask")
     p.add_argument("--queries", default="en", help=f"XQuAD question language(s), comma-separated: {', '.join(LANGS)} (default en)")
@@ -56,7 +58,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path], RAG]) -> int:
+def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path, str], RAG]) -> int:
     if bool(args.questions) == bool(args.xquad):
         raise ValueError("give either a question file or --xquad DIR")
     configs = parse_configs(args.compare)
@@ -72,9 +74,9 @@ def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path], RAG]) -> int:
     return 0
 
 
-def _run_questions(args: argparse.Namespace, configs: list[str], open_rag: Callable[[Path], RAG]) -> dict:
+def _run_questions(args: argparse.Namespace, configs: list[str], open_rag: Callable[[Path, str], RAG]) -> dict:
     load_questions(args.questions)  # a broken file fails before the index is opened
-    rag = open_rag(args.index_dir).use_llm(args.llm)
+    rag = open_rag(args.index_dir, args.store).use_llm(args.llm)
     bar = ProgressBar("q")
     try:
         metrics = evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar.stage("questions"), limit=args.limit)
@@ -95,7 +97,7 @@ def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:
     started = time.time()
     bar = ProgressBar("para")
     try:
-        rag = open_xquad_index(docs, cache, spec, progress=bar.stage("indexing XQuAD paragraphs"))
+        rag = open_xquad_index(docs, cache, spec, progress=bar.stage("indexing XQuAD paragraphs"), store=args.store)
     finally:
         bar.close()
     build_s = round(time.time() - started, 1)

@@ -47,6 +47,7 @@ from rag.evaluate.questions import (
 )
 from rag.load import LoadError, RawDocument
 from rag.pipeline import RAG
+from rag.store import DEFAULT_STORE
 from rag.store.local import FORMAT_VERSION
 from rag.text import fold
 
@@ -117,11 +118,16 @@ def open_xquad_index(
     directory: Path,
     embedder_spec: str | None = None,
     progress: Progress | None = None,
+    store: str = DEFAULT_STORE,
 ) -> RAG:
     """The cached index of ``docs`` at ``directory``, built (or completed) first if
-    needed. ``progress(paragraphs done, paragraphs to do)``."""
+    needed. ``progress(paragraphs done, paragraphs to do)``. ``store``: as RAG_STORE,
+    except that Milvus Lite always goes in ``directory`` (the user's own index is not
+    the benchmark's); a Milvus server is used as given."""
     spec = embedder_spec or configured_spec() or DEFAULT_EMBEDDER
-    rag = RAG.open(directory, embedder=spec, seeds=None, create=True)
+    if store.startswith("milvus:") and not store.startswith("milvus://"):
+        store = "milvus"
+    rag = RAG.open(directory, embedder=spec, seeds=None, create=True, store=store)
     stored = {a.doc_id for a in rag.articles()}
     todo = [d for d in docs if d.doc_id not in stored]
     for start in range(0, len(todo), BUILD_BATCH):

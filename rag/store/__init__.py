@@ -1,11 +1,14 @@
 """Storage: where articles, chunks, vectors and the lexical index live.
 
 Everything above this package (retrieval, answers, the CLI, the UI) talks to a
-``Store``, a small protocol, and never to an engine. One module per engine:
+``Store``, a small protocol, and never to an engine. One module per engine, chosen by
+``RAG_STORE`` or ``--store`` (``open_store``):
 
-- ``rag.store.local``: the embedded default. SQLite (WAL, FTS5) holds articles, chunks,
-  vectors and the lexical index in one transactional file; FAISS serves the vectors
-  from memory, rebuilt incrementally from SQLite's change log.
+- ``faiss`` (default), ``rag.store.local``: the embedded store. SQLite (WAL) holds
+  articles, chunks and vectors in one transactional file; FAISS serves the vectors and
+  tantivy the lexical index, both derived from SQLite's change log.
+- ``milvus``, ``milvus:PATH.db``, ``milvus://HOST:PORT``, ``rag.store.milvus``: Milvus
+  Lite in the index folder or a given file, or a Milvus server or cluster.
 
 A store answers one kind of query, ``candidates``: the top ``n`` chunks by dense score
 and the top ``n`` by lexical score (each also among the chunks that match the
@@ -95,11 +98,10 @@ class Candidate:
 @dataclass
 class Query:
     vector: np.ndarray
-    terms: list[str]  # lexical terms (rag.text.lexical_tokens), stopwords removed
+    terms: list[str]  # lexical terms (rag.text.lexical_tokens): stopwords and near-ubiquitous terms removed
     n: int  # candidates per list
     filters: Filters | None = None
     dates: list[str] = field(default_factory=list)  # ISO prefixes: "2021", "2024-08"
-    term_counts: dict[str, int] = field(default_factory=dict)  # of ``terms``, from ``Store.term_counts``
 
 
 @dataclass
@@ -162,17 +164,46 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def index_exists(directory: str | Path) -> bool:
+# The embedded store: FAISS and SQLite files in the index folder, no server to run.
+DEFAULT_STORE = "faiss"
+
+
+def store_location(store: str, directory: str | Path) -> str:
+    """Where ``store`` (a RAG_STORE value) keeps the index: the index folder for
+    ``faiss``, a Milvus Lite file in it for plain ``milvus``, else the location given."""
+    if store == DEFAULT_STORE:
+        return str(directory)
+    if store == "milvus":
+        return f"milvus:{Path(directory) / 'milvus.db'}"
+    if store.startswith("milvus:"):
+        return store
+    raise StoreError(f"unknown store '{store}': use faiss (the default), milvus, milvus:PATH.db or milvus://HOST:PORT")
+
+
+def index_exists(directory: str | Path, store: str = DEFAULT_STORE) -> bool:
+    location = store_location(store, directory)
+    if location.startswith("milvus:"):
+        from rag.store.milvus import MilvusStore
+
+        return MilvusStore.exists(location)
     from rag.store.legacy import has_legacy_index
     from rag.store.local import DB_NAME
 
     return (Path(directory) / DB_NAME).exists() or has_legacy_index(Path(directory))
 
 
-def open_store(directory: str | Path, embedder_spec: str | None, dim: int | None, create: bool = False) -> Store:
-    """The store at ``directory``. ``create`` makes an empty one there if there is none
-    (``embedder_spec`` and ``dim`` are then recorded); otherwise a missing store raises
-    NoIndexError, and a store built by another embedder IndexMismatchError."""
+def open_store(
+    directory: str | Path, embedder_spec: str | None, dim: int | None, create: bool = False, store: str = DEFAULT_STORE
+) -> Store:
+    """The index of ``store`` (``DEFAULT_STORE``, or a Milvus location) for the index
+    folder ``directory``. ``create`` makes an empty one if there is none (``embedder_spec``
+    and ``dim`` are then recorded); otherwise a missing index raises NoIndexError, and
+    one built by another embedder IndexMismatchError."""
+    location = store_location(store, directory)
+    if location.startswith("milvus:"):
+        from rag.store.milvus import MilvusStore
+
+        return MilvusStore.open(location, embedder_spec, dim, create=create)
     from rag.store.local import LocalStore
 
     return LocalStore.open(Path(directory), embedder_spec, dim, create=create)

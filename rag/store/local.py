@@ -593,7 +593,7 @@ class LocalStore:
     # ------------------------------------------------------------------ read
     def candidates(self, query: Query) -> list[Candidate]:
         with self._reading() as conn:
-            terms = self._selective(conn, query.terms, query.term_counts)
+            terms = query.terms
             allowed = self._allowed_sql(query.filters)
             dense: dict[int, float] = {}
             lexical: dict[int, float] = {}
@@ -614,17 +614,6 @@ class LocalStore:
                 lexical.update(self._lexical.scores(terms, missing))
             matched = self._date_matches(conn, keys, query.dates) if query.dates else set()
             return [Candidate(k, dense[k], lexical.get(k, 0.0), k in matched) for k in keys if k in dense]
-
-    def _selective(self, conn: sqlite3.Connection, terms: list[str], counts: dict[str, int]) -> list[str]:
-        """The terms worth matching: those in at most half of the chunks. "viet", "nam"
-        and "viet_nam" are in 60-90% of news chunks; their IDF is near zero, so they
-        barely move a ranking, yet their postings are the longest to walk. On the
-        question set, keeping them changed R@1 by +0.01 and answer accuracy by -0.01
-        (one question each), so they stay out (README "Storage")."""
-        if not terms:
-            return terms
-        total = int((conn.execute("SELECT value FROM meta WHERE key = 'chunks'").fetchone() or ["0"])[0])
-        return [t for t in terms if 2 * counts.get(t, 0) <= total]
 
     def _allowed_sql(self, filters: Filters | None) -> tuple[str, list] | None:
         """A SQL condition on ``chunks`` for the filters, or None for no filter."""
