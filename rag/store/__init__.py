@@ -183,9 +183,7 @@ def store_location(store: str, directory: str | Path) -> str:
 def index_exists(directory: str | Path, store: str = DEFAULT_STORE) -> bool:
     location = store_location(store, directory)
     if location.startswith("milvus:"):
-        from rag.store.milvus import MilvusStore
-
-        return MilvusStore.exists(location)
+        return _milvus_store().exists(location)
     from rag.store.legacy import has_legacy_index
     from rag.store.local import DB_NAME
 
@@ -201,9 +199,17 @@ def open_store(
     one built by another embedder IndexMismatchError."""
     location = store_location(store, directory)
     if location.startswith("milvus:"):
-        from rag.store.milvus import MilvusStore
-
-        return MilvusStore.open(location, embedder_spec, dim, create=create)
+        return _milvus_store().open(location, embedder_spec, dim, create=create)
     from rag.store.local import LocalStore
 
     return LocalStore.open(Path(directory), embedder_spec, dim, create=create)
+
+
+def _milvus_store():
+    try:
+        import pymilvus  # noqa: F401  (the store's engine; an optional dependency)
+    except ImportError:
+        raise StoreError("the Milvus store needs pymilvus and milvus-lite: pip install 'rag[scale]' (make setup installs them)") from None
+    from rag.store.milvus import MilvusStore
+
+    return MilvusStore
