@@ -1,7 +1,7 @@
 """LangChain integration: a ``BaseRetriever`` over the RAG index.
 
     from rag.langchain import RAGRetriever
-    retriever = RAGRetriever.from_index_dir("index/", k=5)
+    retriever = RAGRetriever.from_index_dir("index/", k=5)       # store="milvus:news.db" for Milvus
     docs = retriever.invoke("What did Vietnam and Russia agree in 2021?")
 
 Each ``Document`` carries the chunk's cleaned text and the metadata the CLI prints:
@@ -22,6 +22,7 @@ from pydantic import ConfigDict
 from rag.embed import Embedder
 from rag.pipeline import RAG
 from rag.retrieve import Filters
+from rag.store import DEFAULT_STORE
 
 
 class EmbedderEmbeddings(Embeddings):
@@ -47,8 +48,10 @@ class RAGRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     @classmethod
-    def from_index_dir(cls, index_dir: str | Path = "index", **kwargs) -> RAGRetriever:
-        return cls(rag=RAG.open(index_dir, seeds=None), **kwargs)
+    def from_index_dir(cls, index_dir: str | Path = "index", store: str = DEFAULT_STORE, **kwargs) -> RAGRetriever:
+        """The index at ``index_dir`` in ``store`` (rag.store.open_store: "faiss",
+        "milvus", "milvus:PATH.db" or "milvus://HOST:PORT")."""
+        return cls(rag=RAG.open(index_dir, seeds=None, store=store), **kwargs)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         hits = self.rag.search(query, k=self.k, filters=self.filters, mode=self.mode)

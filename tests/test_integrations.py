@@ -7,11 +7,12 @@ import pytest
 from rag.embed import SentenceTransformerEmbedder, load_embedder
 from rag.langchain import RAGRetriever
 from rag.pipeline import RAG
-from tests.conftest import SEEDS
+from tests.conftest import BOTH_STORES, SEEDS
 
 
-def test_langchain_retriever_returns_documents_with_metadata(seed_index_dir):
-    retriever = RAGRetriever.from_index_dir(seed_index_dir, k=3)
+@BOTH_STORES
+def test_langchain_retriever_returns_documents_with_metadata(seed_index_dir, store):
+    retriever = RAGRetriever.from_index_dir(seed_index_dir, store=store, k=3)
     docs = retriever.invoke("What did Vietnam and Russia agree in 2021?")
     assert len(docs) == 3
     assert {"doc_id", "chunk_id", "title", "date", "source", "rank", "score"} <= set(docs[0].metadata)

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.pipeline import RAG
+from tests.conftest import BOTH_STORES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "ui" / "app.py"
@@ -33,10 +34,11 @@ SALMON_QUESTION = "Trang trại cá hồi hợp tác giữa Việt Nam và Na Uy
 
 
 @pytest.fixture
-def app(writable_index, monkeypatch) -> AppTest:
+def app(writable_index, monkeypatch, store) -> AppTest:
     """The app on a private seed index, first page load done. The environment is set
-    before the run: the app reads RAG_INDEX_DIR at run time."""
+    before the run: the app reads RAG_INDEX_DIR and RAG_STORE at run time."""
     monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_STORE", store)
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert not at.exception
@@ -60,8 +62,10 @@ def card_docs(at: AppTest) -> list[str]:
     return [doc for v in html(at) if 'class="qa-card"' in v for doc in re.findall(r'data-doc-id="([^"]+)"', v)]
 
 
-def test_example_question_is_answered_with_citations(writable_index, monkeypatch, capsys):
+@BOTH_STORES
+def test_example_question_is_answered_with_citations(writable_index, monkeypatch, capsys, store):
     monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_STORE", store)
     start = time.perf_counter()
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     loaded = time.perf_counter() - start
@@ -108,7 +112,8 @@ def test_follow_up_question_uses_the_history(app):
     assert "2fda3e61c4dbe223" in card_docs(app)[1:], "the 2024 Russia article answers the follow-up"
 
 
-def test_uploaded_article_is_searchable_and_removable(app, writable_index):
+@BOTH_STORES
+def test_uploaded_article_is_searchable_and_removable(app, writable_index, store):
     before = app.sidebar.metric[0].value
     app.sidebar.file_uploader(key="upload_files").set_value(("ca_hoi_na_uy.txt", SALMON_ARTICLE.encode(), "text/plain"))
     next(b for b in app.sidebar.button if b.label == "Add to the index").click().run()
@@ -125,7 +130,7 @@ def test_uploaded_article_is_searchable_and_removable(app, writable_index):
     app.sidebar.button(key="remove_button").click().run()
     assert not app.exception
     assert int(app.sidebar.metric[0].value) == int(before)
-    assert SALMON_ID not in {a.doc_id for a in RAG.open(writable_index, seeds=None).articles()}
+    assert SALMON_ID not in {a.doc_id for a in RAG.open(writable_index, seeds=None, store=store).articles()}
 
 
 def test_unanswerable_question_abstains_and_shows_closest_passages(app):
