@@ -18,6 +18,7 @@ above, in ``rag.retrieve``, over those few hundred candidates, never over the co
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,13 @@ class WriteReport:
     replaced: list[str] = field(default_factory=list)  # changed articles, written again
     unchanged: list[str] = field(default_factory=list)  # same content already there
     removed: list[str] = field(default_factory=list)
+
+
+def replaces_by_path(article: Article) -> bool:
+    """Whether ``article`` replaces the stored articles from its path: a file edited in
+    place keeps its path but, having no id or URL, gets a new content id. Whole files
+    only: a JSONL record's path names a line, which moves."""
+    return article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path
 
 
 class Store(Protocol):

@@ -67,6 +67,7 @@ from rag.store import (
     StoreBusyError,
     StoreError,
     WriteReport,
+    replaces_by_path,
 )
 from rag.store.lexical import LexicalDoc, LexicalIndex, LexicalState, clean_leftovers
 from rag.text import LEXICAL_TOKENS_VERSION, lexical_tokens
@@ -378,11 +379,9 @@ class LocalStore:
         return report
 
     def _older_versions(self, conn: sqlite3.Connection, article: Article, batch: set[str]) -> list[str]:
-        """Stored articles that ``article`` replaces: a file edited in place keeps its
-        path but, having no id or URL, gets a new content id. Whole files only: a JSONL
-        record's path names a line, which moves. Articles of this batch are kept (another
-        of its files may now hold what this file held)."""
-        if not (article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path):
+        """Stored articles that ``article`` replaces (rag.store.replaces_by_path). Articles
+        of this batch are kept (another of its files may now hold what this file held)."""
+        if not replaces_by_path(article):
             return []
         rows = conn.execute(
             "SELECT doc_id FROM articles WHERE path = ? AND identity = 'content' AND doc_id != ?", (article.path, article.doc_id)

@@ -55,6 +55,7 @@ from rag.store import (
     StoreBusyError,
     StoreError,
     WriteReport,
+    replaces_by_path,
 )
 from rag.text import lexical_tokens
 
@@ -246,8 +247,8 @@ class MilvusStore:
         return report
 
     def _older_versions(self, article: Article, batch: set[str]) -> list[str]:
-        """As rag.store.local.LocalStore._older_versions: a whole file edited in place."""
-        if not (article.identity == "content" and os.path.isabs(article.path) and ":" not in article.path):
+        """As rag.store.local.LocalStore._older_versions."""
+        if not replaces_by_path(article):
             return []
         expr = f'path == {_literal(article.path)} and identity == "content" and doc_id != {_literal(article.doc_id)}'
         return [r["doc_id"] for r in self._query(ARTICLES, expr, ["doc_id"]) if r["doc_id"] not in batch]
