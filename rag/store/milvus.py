@@ -233,23 +233,21 @@ class MilvusStore:
             if self._delete(doc_id):
                 report.removed.append(doc_id)
         batch = {p.article.doc_id for p in add} | {a.doc_id for a in present}
-        for prepared in add:
-            article = prepared.article
-            stored = self.hashes([article.doc_id]).get(article.doc_id)
-            if stored == article.content_hash:
-                present = [*present, article]
-                continue
-            older = self._older_versions(article, batch)
-            self._insert(prepared)  # replaces the stored version, if any, at once
-            for doc_id in older:
-                self._delete(doc_id)
-            (report.replaced if stored or older else report.added).append(article.doc_id)
+        stored = self.hashes(batch)
+        new = [p for p in add if stored.get(p.article.doc_id) != p.article.content_hash]
+        present = [*present, *(p.article for p in add if stored.get(p.article.doc_id) == p.article.content_hash)]
+        older = {p.article.doc_id: self._older_versions(p.article, batch) for p in new}
+        self._insert(new, stored)
+        for prepared in new:
+            doc_id = prepared.article.doc_id
+            for old in older[doc_id]:
+                self._delete(old)
+            (report.replaced if doc_id in stored or older[doc_id] else report.added).append(doc_id)
         for article in present:
-            stored = self.hashes([article.doc_id]).get(article.doc_id)
-            older = self._older_versions(article, batch) if stored == article.content_hash else []
-            for doc_id in older:
+            older_here = self._older_versions(article, batch) if stored.get(article.doc_id) == article.content_hash else []
+            for doc_id in older_here:
                 self._delete(doc_id)
-            if not older:
+            if not older_here:
                 report.unchanged.append(article.doc_id)
                 continue
             if article.doc_id in report.added:
@@ -266,44 +264,46 @@ class MilvusStore:
         expr = f'path == {_literal(article.path)} and identity == "content" and doc_id != {_literal(article.doc_id)}'
         return [r["doc_id"] for r in self._query(ARTICLES, expr, ["doc_id"]) if r["doc_id"] not in batch]
 
-    def _insert(self, prepared: PreparedArticle) -> None:
-        a = prepared.article
-        if prepared.chunk_vectors.shape != (len(prepared.chunks), self.dim):
-            shape = prepared.chunk_vectors.shape
-            raise ValueError(f"{a.doc_id}: {shape} vectors for {len(prepared.chunks)} chunks of dimension {self.dim}")
-        pieces = [a.text[i : i + _PIECE_CHARS] for i in range(0, len(a.text), _PIECE_CHARS)]
-        if len(pieces) > _MAX_PIECES:
-            raise StoreError(f"{a.path}: {len(a.text)} characters is more than one article this store holds; split the file")
-        old = self._query(CHUNKS, f"doc_id == {_literal(a.doc_id)} and content_hash != {_literal(a.content_hash)}", ["id", "lexical"])
-        chunk_rows = []
-        for chunk, vector in zip(prepared.chunks, prepared.chunk_vectors):
-            ord_ = int(chunk.chunk_id.rsplit("#", 1)[1])
-            terms = sorted(set().union(*(period_terms(d) for d in {a.date, *chunk.dates} if d)))
-            chunk_rows.append({
-                "id": _key(a.doc_id, a.content_hash, ord_), "doc_id": a.doc_id, "content_hash": a.content_hash, "ord": ord_,
-                "title": a.title, "source": a.source or "", "text": chunk.text, "date": a.date,
-                "day": date_number(a.date) if a.date else 0, "start": chunk.start, "end": chunk.end,
-                "sentences": chunk.sentences, "dates": chunk.dates, "date_terms": terms[:_DATE_TERMS],
-                "lexical": " ".join(lexical_tokens(chunk.embedding_text())), "vector": vector.tolist(),
+    def _insert(self, prepared: Sequence[PreparedArticle], stored: dict[str, str]) -> None:
+        """Write these articles, each replacing its ``stored`` version (content hash) if
+        any: all their chunks first, then the article rows (each one commits its article),
+        then what the old versions leave. A few large calls, not a few per article:
+        Milvus Lite evaluates every filter over all its rows, in Python."""
+        chunk_rows, sentence_rows, article_rows = [], [], []
+        for p in prepared:
+            a = p.article
+            if p.chunk_vectors.shape != (len(p.chunks), self.dim):
+                raise ValueError(f"{a.doc_id}: {p.chunk_vectors.shape} vectors for {len(p.chunks)} chunks of dimension {self.dim}")
+            pieces = [a.text[i : i + _PIECE_CHARS] for i in range(0, len(a.text), _PIECE_CHARS)]
+            if len(pieces) > _MAX_PIECES:
+                raise StoreError(f"{a.path}: {len(a.text)} characters is more than one article this store holds; split the file")
+            chunk_rows += [_chunk_row(a, chunk, vector) for chunk, vector in zip(p.chunks, p.chunk_vectors)]
+            if p.sentence_vectors is not None:
+                sentence_rows += _sentence_rows(a.doc_id, a.content_hash, p.sentence_vectors)
+            centroid = p.chunk_vectors.mean(axis=0) if len(p.chunks) else np.zeros(self.dim, np.float32)
+            article_rows.append({
+                "doc_id": a.doc_id, "identity": a.identity, "title": a.title, "path": a.path, "content_hash": a.content_hash,
+                "source": a.source or "", "date": a.date, "url": a.url, "text": pieces, "sentences": p.sentences,
+                "chunks": len(p.chunks), "added_at": time.time(),
+                "centroid": (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).tolist(),
             })
-        centroid = prepared.chunk_vectors.mean(axis=0) if len(prepared.chunks) else np.zeros(self.dim, np.float32)
-        article_row = {
-            "doc_id": a.doc_id, "identity": a.identity, "title": a.title, "path": a.path, "content_hash": a.content_hash,
-            "source": a.source or "", "date": a.date, "url": a.url, "text": pieces, "sentences": prepared.sentences,
-            "chunks": len(prepared.chunks), "added_at": time.time(),
-            "centroid": (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).tolist(),
-        }
+        replaced = {p.article.doc_id: stored[p.article.doc_id] for p in prepared if p.article.doc_id in stored}
+        old = []
+        if replaced:
+            # Each replaced article's stored version only, so that two writers of two
+            # versions never delete each other's chunks (the loser's stay unreferenced).
+            expr = " or ".join(f"(doc_id == {_literal(d)} and content_hash == {_literal(h)})" for d, h in replaced.items())
+            old = self._query(CHUNKS, expr, ["id", "lexical"])
         with self._errors("write to"):
-            if chunk_rows:
-                self._client.upsert(CHUNKS, chunk_rows)
-            if prepared.sentence_vectors is not None:
-                self._upsert_sentences(a.doc_id, a.content_hash, prepared.sentence_vectors)
-            self._client.upsert(ARTICLES, [article_row])  # the commit point of this article
+            for collection, rows in ((CHUNKS, chunk_rows), (SENTENCES, sentence_rows), (ARTICLES, article_rows)):
+                for start in range(0, len(rows), _UPSERT_BATCH):
+                    self._client.upsert(collection, rows[start : start + _UPSERT_BATCH])  # ARTICLES: the commit points
             self._count_terms([r["lexical"] for r in chunk_rows], +1)
             if old:
                 self._count_terms([r["lexical"] for r in old], -1)
                 self._client.delete(CHUNKS, ids=[r["id"] for r in old])
-            self._client.delete(SENTENCES, filter=f"doc_id == {_literal(a.doc_id)} and content_hash != {_literal(a.content_hash)}")
+                expr = " or ".join(f"(doc_id == {_literal(d)} and content_hash == {_literal(h)})" for d, h in replaced.items())
+                self._client.delete(SENTENCES, filter=expr)
 
     def _count_terms(self, lexical: list[str], sign: int) -> None:
         """Add (``sign`` +1) or take away (-1) chunks, given by their lexical text, from
@@ -320,11 +320,6 @@ class MilvusStore:
         for start in range(0, len(rows), _UPSERT_BATCH):
             self._client.upsert(TERMS, rows[start : start + _UPSERT_BATCH])
 
-    def _upsert_sentences(self, doc_id: str, content_hash: str, vectors: np.ndarray) -> None:
-        rows = [{"id": _key(doc_id, content_hash, n, "s"), "doc_id": doc_id, "content_hash": content_hash, "ord": n,
-                 "vector": v.tolist()} for n, v in enumerate(vectors)]
-        if rows:
-            self._client.upsert(SENTENCES, rows)
 
     def _delete(self, doc_id: str) -> bool:
         if not self.hashes([doc_id]):
@@ -345,7 +340,8 @@ class MilvusStore:
                     raise ValueError(f"{doc_id}: sentence vectors of shape {matrix.shape}, not (sentences, {self.dim})")
                 row = self._query(ARTICLES, f"doc_id == {_literal(doc_id)}", ["content_hash", "sentences"])
                 if row and row[0]["content_hash"] == content_hash and len(row[0]["sentences"]) == len(matrix):
-                    self._upsert_sentences(doc_id, content_hash, matrix)
+                    with self._errors("write to"):
+                        self._client.upsert(SENTENCES, _sentence_rows(doc_id, content_hash, matrix))
                     saved += 1
             if saved:
                 self._settle()
@@ -608,6 +604,23 @@ def _key(doc_id: str, content_hash: str, n: int, kind: str = "c") -> int:
     two writers) overwrites instead of duplicating. 63 bits: Milvus ids are signed."""
     digest = hashlib.blake2b(f"{kind}\0{doc_id}\0{content_hash}\0{n}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
+
+
+def _chunk_row(a: Article, chunk: Chunk, vector: np.ndarray) -> dict:
+    ord_ = int(chunk.chunk_id.rsplit("#", 1)[1])
+    terms = sorted(set().union(*(period_terms(d) for d in {a.date, *chunk.dates} if d)))
+    return {
+        "id": _key(a.doc_id, a.content_hash, ord_), "doc_id": a.doc_id, "content_hash": a.content_hash, "ord": ord_,
+        "title": a.title, "source": a.source or "", "text": chunk.text, "date": a.date,
+        "day": date_number(a.date) if a.date else 0, "start": chunk.start, "end": chunk.end,
+        "sentences": chunk.sentences, "dates": chunk.dates, "date_terms": terms[:_DATE_TERMS],
+        "lexical": " ".join(lexical_tokens(chunk.embedding_text())), "vector": vector.tolist(),
+    }
+
+
+def _sentence_rows(doc_id: str, content_hash: str, vectors: np.ndarray) -> list[dict]:
+    return [{"id": _key(doc_id, content_hash, n, "s"), "doc_id": doc_id, "content_hash": content_hash, "ord": n, "vector": v.tolist()}
+            for n, v in enumerate(vectors)]
 
 
 def _chunk(row: dict) -> Chunk:
