@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="make these articles the whole index (others are removed)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="chunk and embed on a Ray cluster: the one at ADDRESS (HOST:PORT, or 'auto'), else a local one; "
-                        "put it after the paths when giving no address")
+                   help="chunk and embed on a Ray cluster: the one at ADDRESS (its head's HOST:PORT, or 'auto'; this machine "
+                        "must be a node of it), else a local one; put it after the paths when giving no address")
     p.add_argument("--ray-workers", type=int, metavar="N", help="embedding workers on Ray (default: one per CPU of the cluster)")
     p.set_defaults(func=cmd_index)
 

@@ -22,7 +22,8 @@ a run that fails midway leaves the articles already written (each one whole); ru
 again embeds only the rest. ``--rebuild`` removes the other articles at the end.
 
 Ray moves the prepared articles between our own processes as pickles (its object
-transport); nothing is unpickled from disk here.
+transport, which may spill to its session directory under memory pressure); this code
+never unpickles anything from disk.
 """
 
 from __future__ import annotations
@@ -89,9 +90,11 @@ def add_paths(
     index: RAG, paths: Iterable[str | Path], address: str | None = None, workers: int | None = None,
     progress: Progress | None = None, on_skip: Callable[[str], None] | None = None, replace_all: bool = False,
 ) -> WriteReport:
-    """``RAG.add_paths`` with the chunking and embedding done on a Ray cluster: the one
-    at ``address`` (HOST:PORT, or "auto" for the one `ray start` made here), else a local
-    one started for this run. ``workers``: embedding actors (default: one per CPU)."""
+    """``RAG.add_paths`` with the chunking and embedding done on a Ray cluster, else on
+    a local one started for this run. ``address``: the head's HOST:PORT, or "auto" for
+    the cluster that `ray start` joined this machine to; this machine must be a node of
+    the cluster (Ray Data does not run over Ray Client, ray://). ``workers``: embedding
+    actors (default: one per CPU of the cluster)."""
     raws = [doc for p in paths for doc in load_path(p, on_skip=on_skip or (lambda m: log.warning("%s", m)))]
     return add_documents(index, raws, address, workers, progress, replace_all)
 
@@ -139,9 +142,19 @@ def _connect(address: str | None) -> bool:
     # Ray's own INFO lines (cluster started, code uploaded) only with `rag -v`.
     options = {"runtime_env": runtime_env, "logging_level": logging.INFO if log.isEnabledFor(logging.INFO) else logging.WARNING}
     if not address:
+        # Ray runs its workers at niceness 15, below everything else on the machine. This
+        # cluster exists for this one run and its workers do the run's work: at 15, on this
+        # shared 2-core machine, 2 workers took 1.13x the local path's time, at 0 1.04x
+        # (scripts/bench_ray.py). Ray's job manager sets the same variable; a value the
+        # user set is kept.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **options)
         log.info("started a local Ray cluster with %d CPUs", os.cpu_count())
         return True
+    if address.startswith("ray://"):
+        # Ray 2.60's Data fails over Ray Client ("'Worker' object has no attribute 'core_worker'").
+        raise RayAddressError(f"--ray {address}: Ray Data does not run over Ray Client; run `ray start --address=HEAD:PORT` "
+                              "on this machine, then `rag index ... --ray auto`")
     if address != "auto":
         _check_reachable(address)
     try:
@@ -161,7 +174,7 @@ def _check_reachable(address: str) -> None:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         hint = "; put the paths before --ray" if Path(address).exists() else ""
-        raise RayAddressError(f"--ray {address}: not a cluster address; give HOST:PORT of the head node or 'auto'{hint}")
+        raise RayAddressError(f"--ray {address}: not a cluster address; give HOST:PORT of the head node, or 'auto'{hint}")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
