@@ -8,6 +8,7 @@ import io
 import random
 import shutil
 import struct
+import subprocess
 import unicodedata
 import zipfile
 import zlib
@@ -56,6 +57,16 @@ def binary_samples() -> dict[str, bytes]:
 def pytest_configure(config: pytest.Config) -> None:
     # Here rather than in pyproject.toml's list, next to the tests it marks.
     config.addinivalue_line("markers", "ray: starts real Ray clusters (~3 min on 2 cores); in the default suite, `-m 'not ray'` skips it")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """End a server the test started: politely, then by force."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 @pytest.fixture(scope="session")

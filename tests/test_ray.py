@@ -26,7 +26,7 @@ import pytest
 from rag.clean import clean
 from rag.load import load_path
 from rag.text import split_sentences
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, SEEDS, stop
 
 pytest.importorskip("ray.data", reason="rag index --ray needs ray[data]")
 pytestmark = pytest.mark.ray
@@ -214,12 +214,7 @@ def ray_head(tmp_path) -> Iterator[tuple[str, dict]]:
         assert head.poll() is None and "Ray runtime started" in log.read_text(), log.read_text()[-3000:]
         yield f"127.0.0.1:{port}", env
     finally:
-        head.terminate()
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait()
+        stop(head, timeout=60)
 
 
 def test_joins_a_running_cluster(ray_head, tmp_path):
