@@ -30,6 +30,7 @@ twice. A batch of several articles is not atomic: a crash keeps the articles bef
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -456,9 +457,9 @@ class MilvusStore:
         with self._errors("read"):
             return self._client.get(collection, ids=ids, output_fields=fields)
 
-    def _count(self, collection: str, expr: str = "") -> int:
+    def _count(self, collection: str) -> int:
         with self._errors("read"):
-            rows = self._client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level=_CONSISTENCY)
+            rows = self._client.query(collection, filter="", output_fields=["count(*)"], consistency_level=_CONSISTENCY)
         return int(rows[0]["count(*)"]) if rows else 0
 
     def _scan(self, collection: str, fields: list[str]) -> Iterator[dict]:
@@ -470,25 +471,15 @@ class MilvusStore:
             finally:
                 iterator.close()
 
-    def _errors(self, verb: str):
-        return _MilvusErrors(verb, self.location)
-
-
-class _MilvusErrors:
-    """Turns pymilvus's exceptions into StoreErrors that say what to do."""
-
-    def __init__(self, verb: str, location: str):
-        self.verb, self.location = verb, location
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
+    @contextlib.contextmanager
+    def _errors(self, verb: str) -> Iterator[None]:
+        """pymilvus's exceptions as StoreErrors that say what to do."""
         from pymilvus.exceptions import MilvusException
 
-        if exc is not None and isinstance(exc, MilvusException):
-            raise StoreError(f"cannot {self.verb} the index in {self.location}: {exc.message}; check that Milvus is running") from exc
-        return False
+        try:
+            yield
+        except MilvusException as exc:
+            raise StoreError(f"cannot {verb} the index in {self.location}: {exc.message}; check that Milvus is running") from exc
 
 
 def _connect(location: str):
