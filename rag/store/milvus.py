@@ -289,12 +289,10 @@ class MilvusStore:
                 "centroid": (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).tolist(),
             })
         replaced = {p.article.doc_id: stored[p.article.doc_id] for p in prepared if p.article.doc_id in stored}
-        old = []
-        if replaced:
-            # Each replaced article's stored version only, so that two writers of two
-            # versions never delete each other's chunks (the loser's stay unreferenced).
-            expr = " or ".join(f"(doc_id == {_literal(d)} and content_hash == {_literal(h)})" for d, h in replaced.items())
-            old = self._query(CHUNKS, expr, ["id", "lexical"])
+        # Each replaced article's stored version only, so that two writers of two versions
+        # never delete each other's chunks (the loser's stay unreferenced).
+        old_versions = " or ".join(f"(doc_id == {_literal(d)} and content_hash == {_literal(h)})" for d, h in replaced.items())
+        old = self._query(CHUNKS, old_versions, ["id", "lexical"]) if replaced else []
         with self._errors("write to"):
             for collection, rows in ((CHUNKS, chunk_rows), (SENTENCES, sentence_rows), (ARTICLES, article_rows)):
                 for start in range(0, len(rows), _UPSERT_BATCH):
@@ -303,8 +301,7 @@ class MilvusStore:
             if old:
                 self._count_terms([r["lexical"] for r in old], -1)
                 self._client.delete(CHUNKS, ids=[r["id"] for r in old])
-                expr = " or ".join(f"(doc_id == {_literal(d)} and content_hash == {_literal(h)})" for d, h in replaced.items())
-                self._client.delete(SENTENCES, filter=expr)
+                self._client.delete(SENTENCES, filter=old_versions)
 
     def _count_terms(self, lexical: list[str], sign: int) -> None:
         """Add (``sign`` +1) or take away (-1) chunks, given by their lexical text, from
