@@ -44,7 +44,7 @@ import rag
 from rag.clean import Article
 from rag.embed import BATCH_SIZE, load_embedder
 from rag.index import prepare
-from rag.load import RawDocument, load_path
+from rag.load import RawDocument, load_paths
 from rag.pipeline import RAG, Progress
 from rag.store import WriteReport
 
@@ -95,8 +95,7 @@ def add_paths(
     the cluster that `ray start` joined this machine to; this machine must be a node of
     the cluster (Ray Data does not run over Ray Client, ray://). ``workers``: embedding
     actors (default: one per CPU of the cluster)."""
-    raws = [doc for p in paths for doc in load_path(p, on_skip=on_skip or (lambda m: log.warning("%s", m)))]
-    return add_documents(index, raws, address, workers, progress, replace_all)
+    return add_documents(index, load_paths(paths, on_skip), address, workers, progress, replace_all)
 
 
 def add_documents(

@@ -7,16 +7,19 @@ message names the file and says what to do, so the CLI and the UI can show it as
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 from rag.dates import normalise_date
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl", ".pdf")
 # Larger than any news article by two orders of magnitude; a bigger file is almost
@@ -39,6 +42,13 @@ class RawDocument:
     source: str | None = None
     url: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+def load_paths(paths: Iterable[str | Path], on_skip: Callable[[str], None] | None = None) -> list[RawDocument]:
+    """``load_path`` of each path, where a folder's unreadable file is skipped: ``on_skip``
+    hears why, or else a warning is logged."""
+    skip = on_skip or (lambda message: log.warning("%s", message))
+    return [doc for p in paths for doc in load_path(p, on_skip=skip)]
 
 
 def load_path(path: str | Path, on_skip: Callable[[str], None] | None = None) -> list[RawDocument]:

@@ -21,7 +21,7 @@ from rag.clean import Article, clean
 from rag.embed import Embedder, canonical_spec, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
-from rag.load import LoadError, RawDocument, load_file, load_path
+from rag.load import LoadError, RawDocument, load_file, load_paths
 from rag.retrieve import Hit, Retriever
 from rag.store import (
     DEFAULT_STORE,
@@ -160,8 +160,7 @@ class RAG:
         """Index the files and folders under ``paths``. In a folder, an unreadable file
         is skipped (``on_skip`` hears why); ``replace_all`` makes these articles the
         whole index, in one transaction."""
-        raws = [doc for p in paths for doc in load_path(p, on_skip=on_skip or (lambda m: log.warning("%s", m)))]
-        return self.add_documents(raws, progress, replace_all=replace_all)
+        return self.add_documents(load_paths(paths, on_skip), progress, replace_all=replace_all)
 
     def add_upload(self, name: str, data: bytes, progress: Progress | None = None) -> WriteReport:
         """An uploaded file: loaded from memory, added, saved. Raises LoadError with a
