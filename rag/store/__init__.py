@@ -112,6 +112,16 @@ class WriteReport:
     unchanged: list[str] = field(default_factory=list)  # same content already there
     removed: list[str] = field(default_factory=list)
 
+    def note_present(self, doc_id: str, dropped_older: bool) -> None:
+        """An article of the write that was stored already: unchanged, unless its file's
+        older version was dropped (Store.write's ``present``), which makes it replaced."""
+        if not dropped_older:
+            self.unchanged.append(doc_id)
+            return
+        if doc_id in self.added:
+            self.added.remove(doc_id)
+        self.replaced.append(doc_id)
+
 
 def replaces_by_path(article: Article) -> bool:
     """Whether ``article`` replaces the stored articles from its path: a file edited in

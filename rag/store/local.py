@@ -360,12 +360,7 @@ class LocalStore:
                     older = self._older_versions(conn, article, batch) if row and row[0] == article.content_hash else []
                     for doc_id in older:
                         self._delete(conn, doc_id)
-                    if not older:
-                        report.unchanged.append(article.doc_id)
-                        continue
-                    if article.doc_id in report.added:
-                        report.added.remove(article.doc_id)
-                    report.replaced.append(article.doc_id)
+                    report.note_present(article.doc_id, bool(older))
                 if report.added or report.replaced or report.removed:
                     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
                     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('chunks', (SELECT count(*) FROM chunks))")

@@ -248,12 +248,7 @@ class MilvusStore:
             older_here = self._older_versions(article, batch) if stored.get(article.doc_id) == article.content_hash else []
             for doc_id in older_here:
                 self._delete(doc_id)
-            if not older_here:
-                report.unchanged.append(article.doc_id)
-                continue
-            if article.doc_id in report.added:
-                report.added.remove(article.doc_id)
-            report.replaced.append(article.doc_id)
+            report.note_present(article.doc_id, bool(older_here))
         if report.added or report.replaced or report.removed:
             self._settle()
         return report
