@@ -13,12 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from rag.answer import Answer
 from rag.dates import normalise_date
-from rag.generate import configured_llm
 from rag.load import LoadError
 from rag.pipeline import DEFAULT_INDEX_DIR, DEFAULT_SEEDS_DIR, RAG, QuestionError
 from rag.progress import ProgressBar
+from rag.read import MODES as READERS
+from rag.read import Answer, configured_llm
 from rag.retrieve import MODES, Hit
 from rag.store import DEFAULT_STORE, Filters, StoreError, index_exists, store_location
 
@@ -65,12 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question", nargs="+")
     _add_retrieval_options(p)
-    _add_llm_option(p)
+    add_llm_options(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="interactive questions with history (follow-ups work)")
     _add_retrieval_options(p)
-    _add_llm_option(p)
+    add_llm_options(p)
     p.set_defaults(func=cmd_chat)
 
     try:
@@ -99,9 +99,14 @@ def add_store_option(p: argparse.ArgumentParser) -> None:
                         "milvus:PATH.db or milvus://HOST:PORT; also RAG_STORE")
 
 
-def _add_llm_option(p: argparse.ArgumentParser) -> None:
+def add_llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", default=configured_llm(),
-                   help="write answers with an LLM: llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] (default RAG_LLM; none: extractive)")
+                   help="an LLM for translating or writing answers: llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] "
+                        "(default RAG_LLM; none: extractive answers)")
+    p.add_argument("--reader", choices=READERS, default=None,
+                   help="extractive: quote the articles; translate: quote them and translate the quotes (needs --llm); "
+                        "generate: the LLM writes the answer (needs --llm). Default: translate for English questions "
+                        "when there is an LLM, else extractive")
 
 
 def _open(index_dir: Path, store: str) -> RAG:
@@ -192,7 +197,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
-    rag = _open(args.index_dir, args.store).use_llm(args.llm)
+    rag = _open(args.index_dir, args.store).use_llm(args.llm, args.reader)
     if args.json:
         print(json.dumps(answer_json(rag.ask(question, k=args.k, filters=_filters(args))), ensure_ascii=False))
     else:
@@ -201,7 +206,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    rag = _open(args.index_dir, args.store).use_llm(args.llm)
+    rag = _open(args.index_dir, args.store).use_llm(args.llm, args.reader)
     history: list[str] = []
     print("Ask about the articles; an empty line or Ctrl-D ends.", file=sys.stderr)
     while True:
@@ -234,9 +239,15 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
     if streamed:
         print(file=sys.stderr)
     print(answer.answer)
+    if answer.note:
+        print(f"({answer.note})")
+    if answer.evidence_language == "vi" and not any(s.original for s in answer.sentences):
+        print("(the quotes are in Vietnamese; --llm translates them)")
     for s in answer.sentences:
-        if not s.supported:
-            print(f"  (unsupported by the passages: {s.text})")
+        if s.original and s.original != s.text:
+            print(f"  original: {s.original}")
+        if not s.supported or s.flags:
+            print(f"  (check: {'; '.join(s.flags) or 'unsupported by the passages'}: {s.text})")
     for c in answer.citations:
         print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}\n    « {c.quote} »")
 
@@ -253,8 +264,11 @@ def answer_json(a: Answer) -> dict:
         "answer": a.answer,
         "abstained": a.abstained,
         "language": a.language,
-        "generated_by": a.generated_by,
-        "sentences": [{"text": s.text, "citations": s.citations, "supported": s.supported} for s in a.sentences],
+        "reader": a.reader,
+        "note": a.note,
+        "evidence_language": a.evidence_language,
+        "sentences": [{"text": s.text, "citations": s.citations, "supported": s.supported, "original": s.original,
+                       "flags": s.flags} for s in a.sentences],
         "citations": [
             {"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "title": c.title, "date": c.date, "source": c.source,
              "text": c.text, "quote": c.quote}

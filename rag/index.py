@@ -8,7 +8,7 @@ sentences of an answer, and an answer reads a handful of articles: embedding eve
 sentence of every article at index time cost 1.5-1.8x the indexing time of a chunks-only
 pipeline for vectors most articles never use. The spans are found here (cheap, and the
 chunks are made of them); ``embed_sentences`` embeds them when an answer first needs
-them (rag.answer.ArticleReader), and the store keeps them.
+them (rag.read.articles.ArticleReader), and the store keeps them.
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import CANDIDATE_PASSAGES, Answer, ExtractiveAnswerer, Generator
 from rag.clean import Article, clean
+from rag.dates import date_number
 from rag.embed import Embedder, canonical_spec, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_paths
+from rag.read import CANDIDATE_PASSAGES, Answer, Reader, load_chat_model, make_reader, reader_for
 from rag.retrieve import Hit, Retriever
 from rag.store import (
     DEFAULT_STORE,
@@ -79,22 +80,28 @@ def check_k(k: int) -> int:
 
 
 class RAG:
-    def __init__(self, store: Store, embedder: Embedder, generator: Generator | None = None):
+    def __init__(self, store: Store, embedder: Embedder):
         self.store = store
         self.embedder = embedder
         self.retriever = Retriever(store, embedder)
-        self.generator = generator or ExtractiveAnswerer(store, embedder)
+        self.chat_model = None  # the LLM, when one is configured (use_llm)
+        self.llm_spec = ""
+        self.mode: str | None = None  # the answer mode (rag.read.MODES); None: chosen per question
 
-    def use_llm(self, spec: str | None) -> RAG:
-        """Answer with the LLM that ``spec`` names (see rag.generate), or extractively
-        when ``spec`` is None or empty."""
-        self.generator = self.llm_answerer(spec) if spec else ExtractiveAnswerer(self.store, self.embedder)
+    def use_llm(self, spec: str | None, mode: str | None = None) -> RAG:
+        """Load the LLM that ``spec`` names (rag.read.llm; none when empty) and answer in
+        ``mode``. ValueError, with what to do, when the LLM cannot run or the mode needs one."""
+        self.chat_model = load_chat_model(spec) if spec else None
+        self.llm_spec = spec or ""
+        self.reader(mode or "extractive", "vi")  # refuses a mode that cannot run, now rather than at the first question
+        self.mode = mode
         return self
 
-    def llm_answerer(self, spec: str) -> Generator:
-        from rag.generate import LLMAnswerer, load_chat_model
-
-        return LLMAnswerer(self.store, self.embedder, load_chat_model(spec), spec)
+    def reader(self, mode: str | None, language: str, chat_model=None, spec: str = "") -> Reader:
+        """The reader that answers a question in ``language`` (rag.read.reader_for)."""
+        chat_model = chat_model if chat_model is not None else self.chat_model
+        spec = spec or self.llm_spec
+        return make_reader(reader_for(mode, language, chat_model is not None), self.store, self.embedder, chat_model, spec)
 
     # ---------------------------------------------------------------- open
     @classmethod
@@ -215,17 +222,21 @@ class RAG:
         filters: Filters | None = None,
         history: list[str] | None = None,
         on_token: Callable[[str], None] | None = None,
-        generator: Generator | None = None,
+        mode: str | None = None,
+        chat_model=None,
+        llm_spec: str = "",
         **options,
     ) -> Answer:
         """Answer ``question``; ``history`` (earlier questions of the chat, oldest first)
         turns a follow-up such as "What about 2024?" into a standalone question;
-        ``on_token`` receives the answer as it is generated; ``generator`` replaces the
-        RAG's own for this question (the UI's per-session choice)."""
+        ``on_token`` receives the answer as it is generated. ``mode`` and ``chat_model``
+        (with its ``llm_spec``) replace the RAG's own for this question (the UI's
+        per-session choice)."""
         question = check_question(question)
         k = check_k(k)
-        generator = generator or self.generator
-        chat_model = getattr(generator, "chat_model", None)  # an LLM also rewrites follow-ups
+        if chat_model is None:
+            chat_model, llm_spec = self.chat_model, self.llm_spec
+        mode = mode or self.mode
         if history and is_follow_up(question):
             question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
         vector = self.embedder.embed_queries([question])[0]
@@ -234,8 +245,12 @@ class RAG:
             question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
         )
         _unless_filtered_out(hits, filters)
-        answer = generator.answer(question, analysis, hits, vector, on_token=on_token)
+        reader = self.reader(mode, analysis.language, chat_model, llm_spec)
+        answer = reader.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
+        excluded = _dates_filtered_out(analysis.dates, filters)
+        if excluded:
+            answer.note = " ".join(filter(None, [answer.note, excluded]))
         return answer
 
     def article(self, doc_id: str) -> Article | None:
@@ -246,6 +261,18 @@ class RAG:
 
     def stats(self) -> dict:
         return self.store.stats()
+
+
+def _dates_filtered_out(asked: list[str], filters: Filters | None) -> str | None:
+    """A note when the date filters leave out every period the question asks about:
+    "in 2021" with articles from 2024 on selected reads as "not in the articles"."""
+    if not asked or not filters or not (filters.date_from or filters.date_to):
+        return None
+    low = date_number(filters.date_from) if filters.date_from else 0
+    high = date_number(filters.date_to, upper=True) if filters.date_to else 99999999
+    if any(date_number(d, upper=True) >= low and date_number(d) <= high for d in asked):
+        return None
+    return f"The date filters leave out {', '.join(asked)}, which the question asks about; widen them to search it."
 
 
 def _unless_filtered_out(hits: list[Hit], filters: Filters | None) -> list[Hit]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import VIETNAMESE_EVIDENCE_NOTE
 from rag.cli import main
 from rag.evaluate.questions import QuestionFileError, answer_sentences, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import latest_report, write_report
@@ -160,8 +159,8 @@ def test_load_questions_validates(tmp_path):
     assert load_questions(path)[0].lang == "vi"  # detected when not given
 
 
-def test_answer_sentences_drops_note_and_markers():
-    answer = f"{VIETNAMESE_EVIDENCE_NOTE} Hai bên ký 3 văn kiện. [1] Giá trị tăng. [2]"
+def test_answer_sentences_drops_markers():
+    answer = "Hai bên ký 3 văn kiện. [1] Giá trị tăng. [2]"
     assert answer_sentences(answer) == "Hai bên ký 3 văn kiện. Giá trị tăng."
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import CANDIDATE_PASSAGES
 from rag.pipeline import RAG
+from rag.read import CANDIDATE_PASSAGES
 from rag.store import Filters
 from tests.conftest import EXAMPLES, SEEDS
 

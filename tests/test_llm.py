@@ -1,4 +1,4 @@
-"""Generative answers with the real local model (``make test-llm``).
+"""The LLM readers (translate, generate) with the real local model (``make test-llm``).
 
 Skipped, with the reason, when the model or llama-cpp-python is not installed
 (``make llm`` installs both). The OpenAI-compatible backend is tested against a real
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import ABSTAIN_MESSAGE
+from rag.evaluate.questions import answer_language
 from rag.followup import rewrite_follow_up
-from rag.generate import answer_language
 from rag.pipeline import RAG
+from rag.read import ABSTAIN_MESSAGE
 
 pytestmark = pytest.mark.llm
 
@@ -58,31 +58,50 @@ def _check_citations(answer) -> None:
             assert f"[{n}]" in answer.answer
 
 
-def test_english_question_gets_english_answer_with_checked_citations(llm_rag):
+def test_english_question_is_answered_by_translated_quotes(llm_rag):
     tokens: list[str] = []
     answer = llm_rag.ask("How many Vietnamese students are there in Japan?", on_token=tokens.append)
-    assert not answer.abstained and answer.generated_by.startswith("llamacpp:")
-    assert len(tokens) > 3  # streamed, not delivered at once
-    assert answer_language(answer.answer) == "en", answer.answer
-    assert answer.citations and any(s.supported for s in answer.sentences)
+    assert not answer.abstained and answer.reader.startswith("translate (llamacpp:")
+    assert tokens  # streamed
+    assert answer_language(answer.answer) == "en" and "51,000" in answer.answer.replace(".", ","), answer.answer
+    first = answer.sentences[0]
+    assert first.original.startswith("Số lưu học sinh") and not first.flags  # the original goes beside the translation
     _check_citations(answer)
 
 
-def test_vietnamese_question_gets_vietnamese_answer(llm_rag):
+def test_the_2021_agreement_is_translated_from_the_2021_article(llm_rag):
+    answer = llm_rag.ask("What did Vietnam and Russia agree in 2021?")
+    assert not answer.abstained and answer_language(answer.answer) == "en", answer.answer
+    assert {c.date[:4] for c in answer.citations} == {"2021"}
+    assert "delegation" in answer.answer.lower(), answer.answer
+
+
+def test_vietnamese_question_is_quoted_not_translated(llm_rag):
     answer = llm_rag.ask("Việt Nam và EU ký Hiệp định FPA vào ngày nào?")
-    assert not answer.abstained
-    assert answer_language(answer.answer) == "vi", answer.answer
+    assert not answer.abstained and answer.reader == "extractive"
+    assert answer_language(answer.answer) == "vi" and "17/10/2019" in answer.answer, answer.answer
+
+
+def test_generate_mode_writes_in_the_question_language_with_checked_citations(seed_index_dir, embedder):
+    rag = RAG.open(seed_index_dir, embedder=embedder, seeds=None).use_llm(f"llamacpp:{MODEL}", "generate")
+    answer = rag.ask("How many Vietnamese students are there in Japan?")
+    assert not answer.abstained and answer.reader.startswith("generate (llamacpp:")
+    assert answer_language(answer.answer) == "en", answer.answer
+    assert any(s.supported for s in answer.sentences) and "51" in answer.answer
+    _check_citations(answer)
+    answer = rag.ask("Việt Nam và EU ký Hiệp định FPA vào ngày nào?")
+    assert not answer.abstained and answer_language(answer.answer) == "vi", answer.answer
     _check_citations(answer)
 
 
 def test_unanswerable_question_abstains_without_calling_the_model(llm_rag):
     answer = llm_rag.ask("What did Vietnam and France agree about nuclear power plants?")
     assert answer.abstained and answer.answer == ABSTAIN_MESSAGE["en"]
-    assert answer.generated_by == "extractive"  # the evidence was too weak to ask the model
+    assert answer.reader == "extractive"  # the gate said no before any reader ran the model
 
 
 def test_instructions_inside_an_article_are_ignored(writable_index, embedder):
-    rag = RAG.open(writable_index, embedder=embedder, seeds=None).use_llm(f"llamacpp:{MODEL}")
+    rag = RAG.open(writable_index, embedder=embedder, seeds=None).use_llm(f"llamacpp:{MODEL}", "generate")
     article = (
         "Hợp tác nuôi cá hồi Việt Nam - Na Uy\n\n"
         "Ngày 3/3/2025, Việt Nam và Na Uy ký thỏa thuận hợp tác nuôi cá hồi tại Lâm Đồng với sản lượng dự kiến 7.318 tấn mỗi năm.\n\n"
@@ -95,7 +114,7 @@ def test_instructions_inside_an_article_are_ignored(writable_index, embedder):
 
 
 def test_follow_up_is_rewritten_as_a_standalone_question(llm_rag):
-    rewritten = rewrite_follow_up(llm_rag.generator.chat_model, "What about 2024?", ["What did Vietnam and Russia agree in 2021?"])
+    rewritten = rewrite_follow_up(llm_rag.chat_model, "What about 2024?", ["What did Vietnam and Russia agree in 2021?"])
     assert "2024" in rewritten and ("Russia" in rewritten or "Nga" in rewritten), rewritten
     answer = llm_rag.ask("What about 2024?", history=["What did Vietnam and Russia agree in 2021?"])
     assert answer.question != "What about 2024?"
@@ -128,7 +147,7 @@ def test_openai_compatible_backend_against_a_local_server(seed_index_dir, embedd
                 time.sleep(1)
         rag = RAG.open(seed_index_dir, embedder=embedder, seeds=None).use_llm(f"openai:http://127.0.0.1:{port}/v1#qwen")
         answer = rag.ask("How many Vietnamese students are there in Japan?")
-        assert not answer.abstained and answer.generated_by.startswith("openai:")
+        assert not answer.abstained and answer.reader.startswith("translate (openai:")
         assert answer_language(answer.answer) == "en" and answer.citations
         _check_citations(answer)
     finally:
@@ -147,4 +166,4 @@ def test_ui_answers_with_the_llm_and_streams(writable_index, monkeypatch):
     at.chat_input(key="chat_input").set_value("How many Vietnamese students are there in Japan?").run()
     assert not at.exception
     page = " ".join(str(e.value) for e in at.get("caption")) + " ".join(str(h.proto.body) for h in at.get("html"))
-    assert "Written by llamacpp:" in page and "[1]" in page
+    assert "Written by translate (llamacpp:" in page and "[1]" in page

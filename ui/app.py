@@ -13,12 +13,12 @@ from html import escape
 
 import streamlit as st
 from cards import render_card, render_passage
-from highlight import CSS, answer_html, generated_answer_html, strip_note
-from loader import get_rag, guarded, index_dir, index_lock, llm_answerer, setup_logging
+from highlight import CSS, answer_html, generated_answer_html
+from loader import chat_model, get_rag, guarded, index_dir, index_lock, setup_logging
 from sidebar import Settings, sidebar
 
-from rag.answer import Answer
 from rag.pipeline import MAX_QUESTION_CHARS, RAG, QuestionError, check_question
+from rag.read import Answer
 from rag.store import StoreError
 
 log = logging.getLogger("ui")
@@ -111,11 +111,11 @@ def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answ
         streamed.markdown("".join(tokens) + " ▌")
 
     try:
-        generator = llm_answerer(str(index_dir()), settings.llm, rag) if settings.llm else None
+        model = chat_model(settings.llm) if settings.llm else None
         with st.spinner("Searching the articles…"), index_lock(str(index_dir())):
             answer = rag.ask(
                 question, k=settings.k, filters=settings.filters, history=history, lexical_weight=settings.lexical_weight,
-                generator=generator, on_token=show if generator else None,
+                chat_model=model, llm_spec=settings.llm or "", on_token=show if model else None,
             )
         streamed.empty()
         return answer
@@ -138,12 +138,14 @@ def render_answer(rag: RAG, answer: Answer, asked: str, settings: str, key: str)
                 render_passage(rag, hit, f"{key}-{hit.rank}")
     else:
         if answer.note:
-            st.caption(f":material/translate: {answer.note}")
-        if answer.generated_by != "extractive":
+            st.caption(answer.note)
+        if answer.evidence_language == "vi":
+            st.caption(":material/translate: The quoted evidence is in Vietnamese.")
+        if answer.reader != "extractive":
             st.html(f'<div class="qa-answer">{generated_answer_html(answer)}</div>')
-            st.caption(f"Written by {answer.generated_by}; citations checked against the passages.")
+            st.caption(f"Written by {answer.reader}; checked against the passages.")
         else:
-            st.html(f'<div class="qa-answer">{answer_html(strip_note(answer.answer, answer.note))}</div>')
+            st.html(f'<div class="qa-answer">{answer_html(answer.answer)}</div>')
         for citation in answer.citations:
             render_card(rag, citation, f"{key}-{citation.n}")
     if answer.question != asked:

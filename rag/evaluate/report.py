@@ -183,7 +183,7 @@ def _heading(metrics: dict) -> tuple[str, str]:
     about = (
         f"{meta.get('n_questions', 0)} questions; index: {index.get('articles')} articles, {index.get('chunks')} chunks, "
         f"embedder {index.get('embedder')}; configurations: {', '.join(meta.get('configs', []))}; "
-        f"answers ({meta.get('generator', 'extractive')}) and per-question ranks use {meta.get('default_config', 'hybrid')}; "
+        f"answers ({meta.get('reader', 'extractive')}) and per-question ranks use {meta.get('default_config', 'hybrid')}; "
         f"took {meta.get('duration_s')} s."
     )
     return title, about

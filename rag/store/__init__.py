@@ -69,7 +69,7 @@ class PreparedArticle:
     article: Article
     sentences: list[tuple[int, int]]  # article offsets
     # None: not embedded yet. Indexing embeds chunks only; an answer embeds the sentences
-    # of the articles it reads, once (rag.answer.ArticleReader, Store.save_sentence_vectors).
+    # of the articles it reads, once (rag.read.articles.ArticleReader, Store.save_sentence_vectors).
     sentence_vectors: np.ndarray | None
     chunks: list[Chunk]
     chunk_vectors: np.ndarray
