@@ -63,6 +63,11 @@ METRIC_HELP: dict[str, str] = {
     "f1": "XQuAD: token overlap (F1) of the answer sentence with the gold answer",
     "answer_in_sentence": "XQuAD: the gold answer occurs in the answer sentence",
     "abstention_rate": "XQuAD: share of (answerable) questions the system declined",
+    "n": "questions counted",
+    "n_answerable": "questions the articles answer",
+    "n_unanswerable": "questions the articles do not answer (the right response is to decline)",
+    "n_year_questions": "answered questions that name a year (what the wrong-year figures are over)",
+    "n_year_citations": "the citations of those answers",
     "latency": "milliseconds per question, p50 median and p95; retrieval is rag.search, answer is rag.ask",
 }
 PLOTS = {"recall": "recall_at_k.png", "langs": "by_language.png", "latency": "latency.png"}
