@@ -25,6 +25,7 @@ log = logging.getLogger("ui")
 
 METRIC_COLUMNS = ["R@1", "R@3", "R@5", "R@10", "MRR", "nDCG@10", "n"]
 QUESTION_COLUMNS = ["id", "lang", "question", "unanswerable", "first_relevant_rank", "correct", "abstained", "wrong_year_citations"]
+ROW_PX = 35  # a row of st.dataframe, header included
 # Shorter headers than the JSON keys, so the per-question table fits beside the sidebar at 1400 px.
 QUESTION_HEADERS = {"unanswerable": "no answer", "abstained": "declined", "wrong_year_citations": "wrong year"}
 QUESTION_HELP = {
@@ -132,7 +133,8 @@ def render_report(report: Path) -> None:
     st.dataframe(retrieval, width="stretch", column_config=retrieval_columns(retrieval))
     st.markdown("**Answers**", help="One row per figure, one column per question language; the last column says what the figure means.")
     answers = answer_table(metrics.get("answers", {}))
-    st.dataframe(answers, width="stretch", column_config=answer_columns(answers))
+    # Tall enough for every figure: a scrolled table hides the figures below the tenth.
+    st.dataframe(answers, width="stretch", height=ROW_PX * (len(answers) + 1) + 3, column_config=answer_columns(answers))
     latency = metrics.get("latency_ms", {})
     if latency:
         st.markdown("**Latency**")
@@ -196,6 +198,7 @@ def answer_columns(table: pd.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {lang: st.column_config.TextColumn(lang, width="small", help="every question" if lang == "all" else None)
                               for lang in table.columns if lang != "meaning"}
     config["meaning"] = st.column_config.TextColumn("meaning", width="large")
+    config["_index"] = st.column_config.TextColumn("figure", width="medium")  # "whole_sentence_quotes" whole
     return config
 
 

@@ -44,31 +44,32 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 LATEST = "latest"
-# One line per figure, for the reports' legend and the evaluation page's help texts.
+# One short line per figure (shares unless said), for the reports' legend and the
+# evaluation page; short enough to read whole in the page's "meaning" column.
 METRIC_HELP: dict[str, str] = {
-    "R@k": "share of answerable questions with a relevant passage among the first k retrieved",
-    "MRR": "mean of 1 / rank of the first relevant passage (0 when there is none)",
-    "nDCG@10": "quality of the first 10 passages' order: relevant passages count more the higher they rank",
-    "accuracy": "share of answerable questions whose answer holds every expected fact (abstaining is wrong)",
-    "abstention_precision": "of the questions the system declined, the share that truly have no answer in the articles",
-    "abstention_recall": "of the questions with no answer in the articles, the share the system declined",
-    "citation_precision": "share of the citations (answerable questions) that point at a relevant passage",
-    "citation_coverage": "share of correct answers with at least one relevant citation",
-    "unsupported_rate": "share of answer sentences that no passage supports (generated answers)",
-    "language_match": "share of answers written in the question's language (vi-nodiac: Vietnamese)",
-    "wrong_year_citations": "citations of an article dated in a year the question does not ask; the goal is 0",
-    "wrong_year_rate": "wrong-year citations over all citations of answered questions that name a year",
-    "whole_sentence_quotes": "share of quoted pieces that are whole sentences of the article, not fragments",
-    "exact_match": "XQuAD: the answer sentence equals the gold answer after normalisation",
-    "f1": "XQuAD: token overlap (F1) of the answer sentence with the gold answer",
+    "R@k": "answerable questions with a relevant passage in the first k",
+    "MRR": "mean 1 / rank of the first relevant passage (0 if none)",
+    "nDCG@10": "order of the first 10 passages: relevant ones high scores more",
+    "accuracy": "answerable questions answered with every expected fact",
+    "abstention_precision": "declined questions that truly have no answer",
+    "abstention_recall": "questions with no answer that were declined",
+    "citation_precision": "citations (answerable questions) to a relevant passage",
+    "citation_coverage": "correct answers with at least one relevant citation",
+    "unsupported_rate": "answer sentences no passage supports (generated answers)",
+    "language_match": "answers in the question's language (vi-nodiac: Vietnamese)",
+    "wrong_year_citations": "citations of an article from a year not asked; goal 0",
+    "wrong_year_rate": "wrong-year citations / citations of answers to year questions",
+    "whole_sentence_quotes": "quoted pieces that are whole sentences of the article",
+    "exact_match": "XQuAD: answer sentence equals the gold answer (normalised)",
+    "f1": "XQuAD: token F1 of the answer sentence with the gold answer",
     "answer_in_sentence": "XQuAD: the gold answer occurs in the answer sentence",
-    "abstention_rate": "XQuAD: share of (answerable) questions the system declined",
+    "abstention_rate": "XQuAD: share of (answerable) questions declined",
     "n": "questions counted",
     "n_answerable": "questions the articles answer",
-    "n_unanswerable": "questions the articles do not answer (the right response is to decline)",
-    "n_year_questions": "answered questions that name a year (what the wrong-year figures are over)",
-    "n_year_citations": "the citations of those answers",
-    "latency": "milliseconds per question, p50 median and p95; retrieval is rag.search, answer is rag.ask",
+    "n_unanswerable": "questions the articles do not answer: declining is right",
+    "n_year_questions": "answered questions that name a year",
+    "n_year_citations": "citations of those answers",
+    "latency": "ms per question, median (p50) and p95; rag.search, rag.ask",
 }
 PLOTS = {"recall": "recall_at_k.png", "langs": "by_language.png", "latency": "latency.png"}
 
