@@ -139,3 +139,44 @@ def test_chat_answers_with_a_visible_citation_card(server, driver, tmp_path, cap
     assert driver.save_screenshot(str(shot))
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_evaluation_tables_fit_at_1400_px(server, driver, writable_index, tmp_path):
+    """The report's tables sit inside the page at the 1400 px window, none wider than
+    the main column nor scrolling sideways (a grid wider than its frame scrolls)."""
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from rag.evaluate.questions import evaluate_questions
+    from rag.evaluate.report import write_report
+    from rag.pipeline import RAG
+
+    rows = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    subset = [row for row in rows if row["id"] in {"en-russia-2021", "vi-russia-2024", "en-nm-eu-fishing-2023"}]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in subset), "utf-8")
+    write_report(evaluate_questions(RAG.open(writable_index, seeds=None), questions), tmp_path / "reports")
+
+    wait = WebDriverWait(driver, 60)
+    driver.get(f"{server}/evaluation")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')) == 3)
+    wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stDataFrame"]')))
+    time.sleep(1)  # the grids measure their columns after they appear
+    main = driver.find_element(By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"]')
+    main_right = main.rect["x"] + main.rect["width"]
+    for frame in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'):
+        assert frame.rect["x"] + frame.rect["width"] <= main_right + 1, "a table wider than the page"
+        scroller = frame.find_element(By.CSS_SELECTOR, ".dvn-scroller")
+        overflow = driver.execute_script("return arguments[0].scrollWidth - arguments[0].clientWidth;", scroller)
+        assert overflow <= 1, f"a table scrolls sideways by {overflow} px"
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    # Taller for the screenshot, so it holds the retrieval and answer tables whole.
+    driver.set_window_size(1400, 1900)
+    time.sleep(1)
+    shot = tmp_path / "evaluation.png"
+    assert driver.save_screenshot(str(shot))
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT.with_name("evaluation.png"))

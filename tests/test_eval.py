@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
+from rag.dates import query_dates
+from rag.evaluate import metrics as m
 from rag.evaluate.questions import QuestionFileError, answer_sentences, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import latest_report, write_report
 from rag.pipeline import RAG
+from rag.text import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "benchmarks" / "xquad"
@@ -42,9 +45,14 @@ def questions_file(tmp_path) -> Path:
     return path
 
 
+COUNTS = {"wrong_year_citations"}  # answer figures that are counts, not shares
+
+
 def _check_unit_interval(summary: dict) -> None:
     for key, value in summary.items():
-        if not key.startswith("n"):
+        if key == "n" or key.startswith("n_") or key in COUNTS:
+            assert isinstance(value, int) and value >= 0, (key, value)
+        else:
             assert value is None or 0.0 <= value <= 1.0, (key, value)
 
 
@@ -67,8 +75,10 @@ def test_eval_questions_end_to_end(seed_index_dir, questions_file, tmp_path, cap
         for summary in [config["overall"], *config["by_lang"].values()]:
             _check_unit_interval(summary)
     answers = metrics["answers"]
-    expected = {"accuracy", "abstention_precision", "abstention_recall", "citation_precision", "citation_coverage", "n"}
+    expected = {"accuracy", "abstention_precision", "abstention_recall", "citation_precision", "citation_coverage", "n",
+                "language_match", "wrong_year_citations", "wrong_year_rate", "whole_sentence_quotes", "n_year_citations"}
     assert set(answers["overall"]) >= expected
+    assert all(set(s) >= expected for s in answers["by_lang"].values())
     for summary in [answers["overall"], *answers["by_lang"].values()]:
         _check_unit_interval(summary)
     assert answers["overall"]["n"] == 5
@@ -87,13 +97,24 @@ def test_eval_questions_end_to_end(seed_index_dir, questions_file, tmp_path, cap
     assert set(q1["retrieved"][0]) >= {"rank", "doc_id", "chunk_id", "score", "text", "relevant"}
     assert any(hit["relevant"] for hit in q1["retrieved"])
     assert rows["q5"]["first_relevant_rank"]["hybrid"] is None
+    # q4 names a year; q1 does not, so it has no wrong-year count.
+    assert rows["q1"]["wrong_year_citations"] is None
+    if not rows["q4"]["abstained"]:
+        assert isinstance(rows["q4"]["wrong_year_citations"], int)
+        assert len(rows["q4"]["citation_dates"]) == len(rows["q4"]["citations"])
+    for row in rows.values():
+        assert row["whole_sentence_quotes"] is None or 0.0 <= row["whole_sentence_quotes"] <= 1.0
+    assert answers["overall"]["n_year_citations"] >= answers["overall"]["wrong_year_citations"]
 
     report = latest_report(reports)
     assert report is not None and Path(metrics["meta"]["report"]).resolve() == report
     for name in ("report.md", "report.html", "metrics.json", "recall_at_k.png", "by_language.png", "latency.png"):
         assert (report / name).stat().st_size > 0, name
     assert json.loads((report / "metrics.json").read_text("utf-8")) == metrics
-    assert "q1" in (report / "report.md").read_text("utf-8")
+    markdown = (report / "report.md").read_text("utf-8")
+    assert "q1" in markdown and "What the figures mean" in markdown
+    assert "- **whole_sentence_quotes**: " in markdown and "- **wrong_year_citations**: " in markdown
+    assert "<dt>wrong_year_citations</dt>" in (report / "report.html").read_text("utf-8")
 
 
 def test_evaluate_questions_api_reports_progress(seed_rag, questions_file):
@@ -162,6 +183,37 @@ def test_load_questions_validates(tmp_path):
 def test_answer_sentences_drops_markers():
     answer = "Hai bên ký 3 văn kiện. [1] Giá trị tăng. [2]"
     assert answer_sentences(answer) == "Hai bên ký 3 văn kiện. Giá trị tăng."
+
+
+def test_wrong_year_counts_dated_citations_of_other_years():
+    assert m.asked_years(query_dates("What did Vietnam and Russia agree in 2021?")) == {"2021"}
+    assert m.asked_years(["2024-08", "2021"]) == {"2024", "2021"}
+    period = "van ban nao dinh huong hop tac quoc phong giai doan 2020 - 2025"
+    assert m.asked_years(query_dates(period), period) == {str(y) for y in range(2020, 2026)}, "a period asks every year in it"
+    assert m.wrong_year("2024-08-14", {"2021"})
+    assert not m.wrong_year("2021-12-02", {"2021"})
+    assert not m.wrong_year("2024-08-14", {"2021", "2024"}), "any year asked is right"
+    assert not m.wrong_year(None, {"2021"}), "undated articles are not counted wrong"
+    assert not m.wrong_year("2024-08-14", set()), "no year asked: nothing is wrong"
+
+
+def test_whole_sentence_quotes_follow_split_sentences():
+    text = "Cầu dài 420 mét. Vốn là 350 tỷ đồng.\nKhởi công ngày 14/3."
+    spans = split_sentences(text)
+    first, second, third = (text[s:e] for s, e in spans)
+    assert (first, second, third) == ("Cầu dài 420 mét.", "Vốn là 350 tỷ đồng.", "Khởi công ngày 14/3.")
+
+    def whole(piece: str) -> bool:
+        start = text.index(piece)
+        return m.whole_sentence(text, start, start + len(piece), spans)
+
+    assert whole(first) and whole(third)
+    assert whole(f"{first} {second}"), "two whole sentences are a whole quote"
+    assert whole(f" {second}\n"), "whitespace around the quote does not matter"
+    assert not whole("Cầu dài 420 mét"), "the sentence without its full stop"
+    assert not whole("dài 420 mét."), "a sentence cut at its start"
+    assert not whole("420 mét. Vốn là 350 tỷ đồng."), "starts inside a sentence"
+    assert not m.whole_sentence(text, 3, 3, spans), "an empty quote is not a sentence"
 
 
 def test_parse_configs():

@@ -1,7 +1,9 @@
 """Integrity of the evaluation question set (eval/questions.jsonl); no model needed.
 
 The key check: every gold span is an exact substring of the *cleaned* text of one of
-its gold documents, so a change to cleaning cannot silently break the set.
+its gold documents, so a change to cleaning cannot silently break the set. Gold
+documents are the seed articles and the uploaded-article fixtures in eval/articles/
+(written for the tests; the set is evaluated over an index of both).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import clean
+from rag.clean import Article, clean
+from rag.dates import query_dates
 from rag.load import load_path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 SEEDS = ROOT / "seeds"
+# Only the .txt files: the folder's README.md documents the fixtures and is no article.
+ARTICLES = sorted((ROOT / "eval" / "articles").glob("*.txt"))
 
 LANGS = ("en", "vi", "vi-nodiac")
 KEY_TYPES = {
@@ -30,9 +35,14 @@ KEY_TYPES = {
     "answer_all": list,
     "unanswerable": bool,
 }
-MIN_QUESTIONS = 60
-MIN_UNANSWERABLE = 6
-MIN_PER_LANG = 15
+MIN_QUESTIONS = 160
+MIN_UNANSWERABLE = 24
+MIN_PER_LANG = 45
+# Hard cases of the issue "Answers a reader can trust", by id prefix after the language.
+MIN_YEAR_CONTRAST = 16  # "-yc-": the same question for two years
+MIN_NEAR_MISS = 12  # "-nm-": topic present, asked fact absent (unanswerable)
+MIN_NEAR_MISS_EN = 5
+MIN_ON_UPLOADS = 6  # answerable from eval/articles/, per language
 MAX_SPAN_CHARS = 300
 
 
@@ -66,9 +76,26 @@ def answerable(questions) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def articles() -> dict[str, str]:
-    """doc_id -> cleaned text, exactly as the system indexes it."""
-    return {a.doc_id: a.text for a in (clean(r) for r in load_path(SEEDS))}
+def cleaned() -> list[Article]:
+    """The seeds and the fixtures, cleaned exactly as the system indexes them."""
+    return [clean(r) for r in load_path(SEEDS) + [r for path in ARTICLES for r in load_path(path)]]
+
+
+@pytest.fixture(scope="module")
+def articles(cleaned) -> dict[str, str]:
+    """doc_id -> cleaned text."""
+    return {a.doc_id: a.text for a in cleaned}
+
+
+@pytest.fixture(scope="module")
+def dated_articles(cleaned) -> dict[str, str | None]:
+    """doc_id -> publication date (ISO) or None."""
+    return {a.doc_id: a.date for a in cleaned}
+
+
+@pytest.fixture(scope="module")
+def seed_ids() -> set[str]:
+    return {clean(r).doc_id for r in load_path(SEEDS)}
 
 
 def test_every_line_has_all_keys_with_right_types(questions):
@@ -122,7 +149,48 @@ def test_enough_questions(questions):
 def test_every_seed_is_a_gold_doc(questions, articles):
     used = {d for q in questions for d in q["gold_docs"]}
     missing = sorted(set(articles) - used)
-    assert not missing, f"seed articles with no question: {missing}"
+    assert not missing, f"seed or fixture articles with no question: {missing}"
+
+
+def test_fixture_articles_exist_and_are_dated(dated_articles, seed_ids):
+    assert len(ARTICLES) >= 2, "eval/articles/ holds the uploaded-article fixtures"
+    fixtures = {d: date for d, date in dated_articles.items() if d not in seed_ids}
+    assert len(fixtures) == len(ARTICLES), "each fixture is one new article"
+    assert all(fixtures.values()), f"every fixture has a publication date: {fixtures}"
+
+
+def _kind(q: dict) -> str:
+    """"yc" for "en-yc-…" / "vi-nd-yc-…", "nm" for near-misses, else the next id part."""
+    parts = q["id"].split("-")
+    return parts[2] if parts[:2] == ["vi", "nd"] else parts[1]
+
+
+def test_hard_cases_present_in_every_language(questions, seed_ids):
+    counts = Counter(_kind(q) for q in questions)
+    assert counts["yc"] >= MIN_YEAR_CONTRAST, f"{counts['yc']} year-contrast questions"
+    near = [q for q in questions if _kind(q) == "nm"]
+    assert len(near) >= MIN_NEAR_MISS and all(q["unanswerable"] for q in near), "near-misses are unanswerable"
+    assert sum(q["lang"] == "en" for q in near) >= MIN_NEAR_MISS_EN
+    for lang in LANGS:
+        in_lang = [q for q in questions if q["lang"] == lang]
+        assert any(_kind(q) == "yc" for q in in_lang), f"no year-contrast question in {lang}"
+        assert any(_kind(q) == "nm" for q in in_lang), f"no near-miss in {lang}"
+        on_uploads = [q for q in in_lang if q["gold_docs"] and not set(q["gold_docs"]) & seed_ids]
+        assert len(on_uploads) >= MIN_ON_UPLOADS, f"{len(on_uploads)} {lang} questions on eval/articles/"
+
+
+def test_year_contrast_gold_is_from_the_year_asked(questions, dated_articles):
+    """A year-contrast question's dated gold article is from a year the question names:
+    quoting the other year's article is the error these questions catch."""
+    problems = []
+    for q in (q for q in questions if _kind(q) == "yc"):
+        years = {d[:4] for d in query_dates(q["question"])}
+        assert years, f"{q['id']}: a year-contrast question names a year"
+        for doc in q["gold_docs"]:
+            date = dated_articles.get(doc)
+            if date and date[:4] not in years:
+                problems.append(f"{q['id']}: gold {doc} is from {date}, the question asks {sorted(years)}")
+    assert not problems, "\n".join(problems)
 
 
 def test_gold_docs_exist(questions, articles):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rag.clean import clean
+from rag.load import load_path
 from rag.pipeline import RAG
 from tests.conftest import BOTH_STORES
 
@@ -197,10 +200,14 @@ def test_evaluation_page_without_a_report(writable_index, tmp_path, monkeypatch)
 
 def test_evaluation_page_runs_the_questions_and_shows_the_report(writable_index, tmp_path, monkeypatch):
     pytest.importorskip("rag.evaluate.report")
-    lines = (ROOT / "eval" / "questions.jsonl").read_text("utf-8").splitlines()
-    subset = lines[:3] + [line for line in lines if '"unanswerable": true' in line][:2]
+    # The app's index holds the seeds only, so only questions on seed articles (and
+    # unanswerable ones); questions on eval/articles/ need those indexed too.
+    seeds = {clean(raw).doc_id for raw in load_path(ROOT / "seeds")}
+    rows = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    on_seeds = [row for row in rows if not row["unanswerable"] and set(row["gold_docs"]) <= seeds]
+    subset = on_seeds[:3] + [row for row in rows if row["unanswerable"]][:2]
     questions = tmp_path / "questions.jsonl"
-    questions.write_text("\n".join(subset) + "\n", "utf-8")
+    questions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in subset), "utf-8")
     monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
     monkeypatch.setenv("RAG_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("RAG_QUESTIONS", str(questions))
@@ -211,6 +218,12 @@ def test_evaluation_page_runs_the_questions_and_shows_the_report(writable_index,
     assert any(s.value.startswith("New report written to") for s in at.success)
     assert any(h.value.startswith("Latest report:") for h in at.subheader)
     assert len(at.dataframe) == 3, "retrieval, answers and the per-question table"
+    answers = at.dataframe[1].value
+    assert {"accuracy", "language_match", "wrong_year_citations", "whole_sentence_quotes"} <= set(answers.index)
+    assert list(answers.columns)[0] == "all" and list(answers.columns)[-1] == "meaning", "figures as rows, languages as columns"
+    assert all(answers["meaning"]), "every figure is explained"
+    assert "wrong year" in at.dataframe[2].value.columns
+    assert any(e.label == "What the figures mean" for e in at.expander)
     assert any(m.label == "retrieval p50" for m in at.metric), "latency figures"
     assert at.get("image"), "the report's plots are shown"
 

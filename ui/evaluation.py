@@ -24,7 +24,16 @@ from loader import get_rag, guarded, index_dir, index_lock, progress_bar_callbac
 log = logging.getLogger("ui")
 
 METRIC_COLUMNS = ["R@1", "R@3", "R@5", "R@10", "MRR", "nDCG@10", "n"]
-QUESTION_COLUMNS = ["id", "lang", "question", "unanswerable", "first_relevant_rank", "correct", "abstained"]
+QUESTION_COLUMNS = ["id", "lang", "question", "unanswerable", "first_relevant_rank", "correct", "abstained", "wrong_year_citations"]
+ROW_PX = 35  # a row of st.dataframe, header included
+# Shorter headers than the JSON keys, so the per-question table fits beside the sidebar at 1400 px.
+QUESTION_HEADERS = {"unanswerable": "no answer", "abstained": "declined", "wrong_year_citations": "wrong year"}
+QUESTION_HELP = {
+    "no answer": "the articles do not answer it: the right response is to decline",
+    "correct": "answerable: the answer holds every expected fact; unanswerable: the system declined",
+    "declined": "the system abstained",
+    "wrong year": "citations of an article from a year the question does not ask (blank: it names no year)",
+}
 
 
 def reports_root() -> Path:
@@ -99,6 +108,8 @@ def run_evaluation(path: Path, configs: list[str]) -> None:
 
 
 def render_report(report: Path) -> None:
+    from rag.evaluate.report import legend, metric_help
+
     try:
         metrics = json.loads((report / "metrics.json").read_text("utf-8"))
     except (OSError, ValueError) as exc:
@@ -118,14 +129,19 @@ def render_report(report: Path) -> None:
         st.warning(warning)
 
     st.markdown("**Retrieval** (answerable questions)")
-    st.dataframe(retrieval_table(metrics.get("configs", {})).round(3), width="stretch")
-    st.markdown("**Answers**")
-    st.dataframe(answer_table(metrics.get("answers", {})).round(3), width="stretch")
+    retrieval = retrieval_table(metrics.get("configs", {})).round(3)
+    st.dataframe(retrieval, width="stretch", column_config=retrieval_columns(retrieval))
+    st.markdown("**Answers**", help="One row per figure, one column per question language; the last column says what the figure means.")
+    answers = answer_table(metrics.get("answers", {}))
+    # Tall enough for every figure: a scrolled table hides the figures below the tenth.
+    st.dataframe(answers, width="stretch", height=ROW_PX * (len(answers) + 1) + 3, column_config=answer_columns(answers))
     latency = metrics.get("latency_ms", {})
     if latency:
         st.markdown("**Latency**")
         for column, (name, value) in zip(st.columns(len(latency)), latency.items()):
-            column.metric(name.replace("_", " "), "–" if value is None else f"{value:.0f} ms")
+            column.metric(name.replace("_", " "), "–" if value is None else f"{value:.0f} ms", help=metric_help("latency"))
+    with st.expander("What the figures mean"):
+        st.markdown("\n".join(f"- **{key}**: {text}" for key, text in legend(metrics)))
 
     plots = sorted(report.glob("*.png"))
     if plots:
@@ -156,10 +172,34 @@ def retrieval_table(configs: dict[str, Any]) -> pd.DataFrame:
     return table[ordered + [c for c in table.columns if c not in ordered]].set_index(["config", "lang"])
 
 
+def retrieval_columns(table: pd.DataFrame) -> dict[str, Any]:
+    """Narrow numeric columns, each with its one-line meaning as the header's tooltip."""
+    from rag.evaluate.report import metric_help
+
+    return {name: st.column_config.NumberColumn(name, help=metric_help(name) or "answerable questions", width="small")
+            for name in table.columns}
+
+
 def answer_table(answers: dict[str, Any]) -> pd.DataFrame:
-    rows = [{"lang": "all", **answers.get("overall", {})}]
-    rows += [{"lang": lang, **values} for lang, values in answers.get("by_lang", {}).items()]
-    return pd.DataFrame(rows).set_index("lang")
+    """Transposed: one row per figure and one column per language (overall first), then
+    what the figure means. A dozen figures would not fit as columns; five languages do.
+    Values are text, so a count reads "13" and a share "0.897" in the same column."""
+    from rag.evaluate.report import fmt, metric_help
+
+    columns = {"all": answers.get("overall", {}), **answers.get("by_lang", {})}
+    figures = list(dict.fromkeys(key for values in columns.values() for key in values))
+    rows = [{"figure": key, **{lang: fmt(values.get(key)) for lang, values in columns.items()}, "meaning": metric_help(key) or ""}
+            for key in figures]
+    return pd.DataFrame(rows, columns=["figure", *columns, "meaning"]).set_index("figure")
+
+
+def answer_columns(table: pd.DataFrame) -> dict[str, Any]:
+    """Narrow value columns (one per language), the meaning takes the room left."""
+    config: dict[str, Any] = {lang: st.column_config.TextColumn(lang, width="small", help="every question" if lang == "all" else None)
+                              for lang in table.columns if lang != "meaning"}
+    config["meaning"] = st.column_config.TextColumn("meaning", width="large")
+    config["_index"] = st.column_config.TextColumn("figure", width="medium")  # "whole_sentence_quotes" whole
+    return config
 
 
 def question_table(questions: list[dict[str, Any]]) -> pd.DataFrame:
@@ -167,7 +207,7 @@ def question_table(questions: list[dict[str, Any]]) -> pd.DataFrame:
     it becomes one column each ("rank hybrid", "rank dense", …)."""
     rows = []
     for q in questions:
-        row = {c: q.get(c) for c in QUESTION_COLUMNS if c != "first_relevant_rank"}
+        row = {QUESTION_HEADERS.get(c, c): q.get(c) for c in QUESTION_COLUMNS if c != "first_relevant_rank"}
         ranks = q.get("first_relevant_rank")
         if isinstance(ranks, dict):
             row.update({f"rank {name}": rank for name, rank in ranks.items()})
@@ -177,9 +217,20 @@ def question_table(questions: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def question_columns(table: pd.DataFrame) -> dict[str, Any]:
+    """The question text takes the room; every other column is narrow, with a tooltip."""
+    config: dict[str, Any] = {name: st.column_config.Column(name, width="small", help=QUESTION_HELP.get(name))
+                              for name in table.columns if name != "question"}
+    config.update({name: st.column_config.NumberColumn(name, width="small", help=f"rank of the first relevant passage ({name[5:]})")
+                   for name in table.columns if name.startswith("rank ")})
+    config["question"] = st.column_config.TextColumn("question", width="large")
+    return config
+
+
 def render_questions(questions: list[dict[str, Any]]) -> None:
     st.markdown("**Questions**")
-    st.dataframe(question_table(questions), hide_index=True, width="stretch")
+    table = question_table(questions)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=question_columns(table))
     by_id = {str(q.get("id")): q for q in questions}
     chosen = st.selectbox(
         "Inspect a question", options=list(by_id), index=None, key="inspect_question", placeholder="Choose a question",

@@ -23,6 +23,13 @@ Answer correctness. ``answer_all`` is a list of groups of alternatives; an answe
 correct when it contains one alternative of every group, compared after NFC
 normalisation, case folding and whitespace collapsing.
 
+Trust in the citations. A question that names a year ("in 2021", "tháng 8/2024") is
+about that year: a cited article dated in another year is a wrong-year citation, the
+error of quoting the 2024 article for a 2021 question. An undated article is not
+counted wrong (nothing says it is from another year). A quote piece is a whole-sentence
+quote when, in the article, it begins where a sentence begins and ends where a sentence
+(the same or a later one) ends, so a reader is never shown half a sentence as evidence.
+
 SQuAD metrics (XQuAD) use the official v1.1 normalisation (lower case, no punctuation,
 no English articles, single spaces) with two changes for Vietnamese, as MLQA does:
 text is NFC-normalised first and punctuation is any Unicode punctuation (“ ” – …).
@@ -134,6 +141,41 @@ def answer_correct(answer: str, groups: Sequence[Sequence[str]]) -> bool:
         return False
     answer = normalize_text(answer)
     return all(any(alt.strip() and normalize_text(alt) in answer for alt in group) for group in groups)
+
+
+# -------------------------------------------------------- citation trust
+_YEAR_RANGE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-–]\s*((?:19|20)\d{2})(?!\d)")
+
+
+def asked_years(dates: Iterable[str], question: str = "") -> set[str]:
+    """The years a question asks about: those of its ISO date prefixes
+    (``rag.dates.query_dates``: "2024-08" -> "2024"), and every year of a period it
+    names ("giai đoạn 2020 - 2025" asks about 2024 too, not only its two ends)."""
+    years = {d[:4] for d in dates if len(d) >= 4}
+    for m in _YEAR_RANGE.finditer(question):
+        first, last = int(m[1]), int(m[2])
+        if first < last:
+            years.update(str(y) for y in range(first, last + 1))
+    return years
+
+
+def wrong_year(citation_date: str | None, years: Iterable[str]) -> bool:
+    """True when a cited article's date ("YYYY-MM-DD") is from none of the ``years`` the
+    question asks about. Undated articles, and questions that ask no year, are never wrong."""
+    years = set(years)
+    return bool(years and citation_date and citation_date[:4] not in years)
+
+
+def whole_sentence(text: str, start: int, end: int, sentences: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``text[start:end]`` (whitespace around it ignored) begins at the start of
+    one of ``sentences`` and ends at the end of one (``rag.text.split_sentences(text)``)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start >= end:
+        return False
+    return start in {s for s, _ in sentences} and end in {e for _, e in sentences}
 
 
 # ------------------------------------------------------------------- SQuAD

@@ -23,6 +23,15 @@ Answer metrics use ``rag.ask`` with its defaults (hybrid retrieval):
 - citation precision: share of the citations given for answerable questions whose
   passage is relevant; citation coverage: share of correct answers with at least one
   relevant citation.
+- language match: share of answers written in the question's language (English for
+  "en", Vietnamese for "vi" and "vi-nodiac").
+- wrong-year citations: over answered questions that name a year
+  (``rag.dates.query_dates``; a period "2020 - 2025" names each of its years), the citations whose article is dated in a year the
+  question does not ask (undated articles are not counted); a count and a rate over
+  those questions' citations. The goal is zero.
+- whole-sentence quotes: share of the quoted pieces of all citations of answered
+  questions that are whole sentences of the article (``rag.text.split_sentences`` of
+  its cleaned text, read from the index here rather than trusted from the answer).
 - latency p50/p95 in ms of ``rag.search`` (the default configuration) and of
   ``rag.ask``, after one untimed warm-up question.
 """
@@ -37,11 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.dates import query_dates
 from rag.evaluate import metrics as m
-from rag.text import detect_language
+from rag.text import detect_language, split_sentences
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
+    from rag.read import Citation
 
 # Retrieval configurations: a name -> the keyword arguments of ``RAG.search``.
 CONFIGS: dict[str, dict] = {
@@ -58,6 +69,8 @@ KS = (1, 3, 5, 10)
 RETRIEVAL_METRICS = tuple(f"R@{k}" for k in KS) + ("MRR", "nDCG@10")
 
 Progress = Callable[[int, int], None]
+# doc_id -> (cleaned text, its sentence spans), or None for an article not in the index.
+SentenceCache = dict[str, tuple[str, list[tuple[int, int]]] | None]
 
 
 class QuestionFileError(ValueError):
@@ -201,10 +214,11 @@ def evaluate_questions(
     started = time.time()
     _warm_up(rag, questions[0].question, k)
     rows = []
+    sentences: SentenceCache = {}
     if progress:
         progress(0, len(questions))
     for done, q in enumerate(questions, 1):
-        rows.append(_evaluate_one(rag, q, configs, primary, k, depth, warnings))
+        rows.append(_evaluate_one(rag, q, configs, primary, k, depth, warnings, sentences))
         if progress:
             progress(done, len(questions))
     answerable = [r for r in rows if not r["unanswerable"]]
@@ -236,7 +250,8 @@ def _warm_up(rag: RAG, question: str, k: int) -> None:
     rag.ask(question, k=k)
 
 
-def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k: int, depth: int, warnings: list[str]) -> dict:
+def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k: int, depth: int, warnings: list[str],
+                  sentences: SentenceCache) -> dict:
     relevant = relevant_chunks(rag, q, warnings)
     row: dict = {"q": q, "id": q.id, "lang": q.lang, "unanswerable": q.unanswerable, "n_relevant": len(relevant), "ranking": {}}
     for name in configs:
@@ -266,12 +281,34 @@ def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k
                citations=[c.chunk_id for c in answer.citations], citation_relevant=cited,
                n_sentences=len(answer.sentences), unsupported=sum(not s.supported for s in answer.sentences),
                language_match=None if answer.abstained else answer_language(answer.answer) == ("en" if q.lang == "en" else "vi"))
+    row.update(citation_trust(rag, q.question, [] if answer.abstained else answer.citations, sentences))
     return row
 
 
 def answer_language(text: str) -> str:
     """'en' or 'vi': what an answer is written in."""
     return "en" if detect_language(text) == "en" else "vi"
+
+
+def citation_trust(rag: RAG, question: str, citations: Sequence[Citation], sentences: SentenceCache) -> dict:
+    """Per-question counts behind the wrong-year and whole-sentence figures (see the
+    module docstring): ``year_citations`` is None when the question names no year."""
+    years = m.asked_years(query_dates(question), question)
+    wrong = sum(m.wrong_year(c.date, years) for c in citations) if years else None
+    quotes = whole = 0
+    for c in citations:
+        if c.doc_id not in sentences:
+            article = rag.article(c.doc_id)
+            sentences[c.doc_id] = (article.text, split_sentences(article.text)) if article else None
+        if sentences[c.doc_id] is None:
+            continue  # not in the index any more: nothing to check the quote against
+        text, spans = sentences[c.doc_id]
+        for s, e in c.quote_spans:
+            quotes += 1
+            whole += m.whole_sentence(text, c.start + s, c.start + e, spans)
+    return {"year_citations": len(citations) if years else None, "wrong_year_citations": wrong,
+            "quotes": quotes, "whole_quotes": whole,
+            "citation_dates": [c.date for c in citations]}
 
 
 def answer_sentences(answer: str) -> str:
@@ -298,6 +335,9 @@ def _public_row(row: dict) -> dict:
         "citation_relevant": row["citation_relevant"],
         "unsupported_sentences": row["unsupported"],
         "language_match": row["language_match"],
+        "citation_dates": row["citation_dates"],
+        "wrong_year_citations": row["wrong_year_citations"],
+        "whole_sentence_quotes": m.ratio(row["whole_quotes"], row["quotes"]),
         "retrieved": row["retrieved"],
         "retrieval_ms": row["retrieval_ms"],
         "answer_ms": row["answer_ms"],
@@ -331,9 +371,16 @@ def answer_summary(rows: Sequence[dict]) -> dict:
         # answers written in the question's language (extractive answers quote Vietnamese).
         "unsupported_rate": m.ratio(sum(r["unsupported"] for r in answered), sum(r["n_sentences"] for r in answered)),
         "language_match": m.ratio(sum(bool(r["language_match"]) for r in answered), len(answered)),
+        # Trust in the citations: counted over answered questions (abstentions cite nothing).
+        "wrong_year_citations": sum(r["wrong_year_citations"] or 0 for r in answered),
+        "wrong_year_rate": m.ratio(sum(r["wrong_year_citations"] or 0 for r in answered),
+                                   sum(r["year_citations"] or 0 for r in answered)),
+        "whole_sentence_quotes": m.ratio(sum(r["whole_quotes"] for r in answered), sum(r["quotes"] for r in answered)),
         "n": len(rows),
         "n_answerable": len(answerable),
         "n_unanswerable": len(unanswerable),
+        "n_year_questions": sum(r["year_citations"] is not None for r in answered),
+        "n_year_citations": sum(r["year_citations"] or 0 for r in answered),
     }
 
 

@@ -8,12 +8,15 @@ metrics.json (both kinds of run; ``meta.kind`` is "questions" or "xquad")::
 
     configs.<config>.overall / .by_lang.<lang>   R@1 R@3 R@5 R@10 MRR nDCG@10 n
     answers.overall / .by_lang.<lang>            questions: accuracy abstention_precision abstention_recall
-                                                 citation_precision citation_coverage n ...
+                                                 citation_precision citation_coverage language_match
+                                                 wrong_year_citations (a count) wrong_year_rate
+                                                 whole_sentence_quotes n n_year_citations ...
                                                  xquad: exact_match f1 answer_in_sentence abstention_rate ...
     latency_ms                                   retrieval_p50 retrieval_p95 answer_p50 answer_p95
     questions[]                                  id question lang unanswerable gold_docs
                                                  first_relevant_rank.<config> correct abstained answer
-                                                 citations[chunk_id] citation_relevant[]
+                                                 citations[chunk_id] citation_relevant[] citation_dates[]
+                                                 wrong_year_citations whole_sentence_quotes
                                                  retrieved[{rank doc_id chunk_id title score text relevant}]
                                                  retrieval_ms answer_ms
     meta                                         configs default_config index created_at warnings report ...
@@ -41,6 +44,33 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 LATEST = "latest"
+# One short line per figure (shares unless said), for the reports' legend and the
+# evaluation page; short enough to read whole in the page's "meaning" column.
+METRIC_HELP: dict[str, str] = {
+    "R@k": "answerable questions with a relevant passage in the first k",
+    "MRR": "mean 1 / rank of the first relevant passage (0 if none)",
+    "nDCG@10": "order of the first 10 passages: relevant ones high scores more",
+    "accuracy": "answerable questions answered with every expected fact",
+    "abstention_precision": "declined questions that truly have no answer",
+    "abstention_recall": "questions with no answer that were declined",
+    "citation_precision": "citations (answerable questions) to a relevant passage",
+    "citation_coverage": "correct answers with at least one relevant citation",
+    "unsupported_rate": "answer sentences no passage supports (generated answers)",
+    "language_match": "answers in the question's language (vi-nodiac: Vietnamese)",
+    "wrong_year_citations": "citations of an article from a year not asked; goal 0",
+    "wrong_year_rate": "wrong-year citations / citations of answers to year questions",
+    "whole_sentence_quotes": "quoted pieces that are whole sentences of the article",
+    "exact_match": "XQuAD: answer sentence equals the gold answer (normalised)",
+    "f1": "XQuAD: token F1 of the answer sentence with the gold answer",
+    "answer_in_sentence": "XQuAD: the gold answer occurs in the answer sentence",
+    "abstention_rate": "XQuAD: share of (answerable) questions declined",
+    "n": "questions counted",
+    "n_answerable": "questions the articles answer",
+    "n_unanswerable": "questions the articles do not answer: declining is right",
+    "n_year_questions": "answered questions that name a year",
+    "n_year_citations": "citations of those answers",
+    "latency": "ms per question, median (p50) and p95; rag.search, rag.ask",
+}
 PLOTS = {"recall": "recall_at_k.png", "langs": "by_language.png", "latency": "latency.png"}
 
 
@@ -134,9 +164,25 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def metric_help(key: str) -> str | None:
+    """The one-line explanation of a figure ("R@5" is explained as R@k)."""
+    return METRIC_HELP.get("R@k" if key.startswith("R@") else key)
+
+
+def legend(metrics: dict) -> list[tuple[str, str]]:
+    """(figure, explanation) for the figures of this report, in table order."""
+    keys: list[str] = []
+    for config in (metrics.get("configs") or {}).values():
+        keys += ["R@k" if k.startswith("R@") else k for k in config.get("overall", {})]
+    keys += list((metrics.get("answers") or {}).get("overall", {}))
+    keys += ["latency"] if metrics.get("latency_ms") else []
+    return [(k, METRIC_HELP[k]) for k in dict.fromkeys(keys) if k in METRIC_HELP]
+
+
 def summary_tables(metrics: dict) -> list[tuple[str, list[str], list[list[object]]]]:
     """(title, headers, rows) of the summary tables: retrieval per configuration and
-    language, answers per language, latency."""
+    language, answers (one row per figure, one column per language: the answer figures
+    outnumber the languages), latency."""
     tables = []
     configs = metrics.get("configs", {})
     if configs:
@@ -147,10 +193,9 @@ def summary_tables(metrics: dict) -> list[tuple[str, list[str], list[list[object
         tables.append(("Retrieval by question language", ["config / lang"] + keys, rows))
     answers = metrics.get("answers") or {}
     if answers:
-        keys = list(answers["overall"])
-        rows = [["all"] + [answers["overall"].get(k) for k in keys]]
-        rows += [[lang] + [s.get(k) for k in keys] for lang, s in answers["by_lang"].items()]
-        tables.append((f"Answers ({metrics.get('meta', {}).get('default_config', 'hybrid')}, rag.ask)", ["lang"] + keys, rows))
+        columns = {"all": answers["overall"], **answers["by_lang"]}
+        rows = [[key] + [c.get(key) for c in columns.values()] for key in answers["overall"]]
+        tables.append((f"Answers ({metrics.get('meta', {}).get('default_config', 'hybrid')}, rag.ask)", ["figure", *columns], rows))
     latency = metrics.get("latency_ms") or {}
     if latency:
         tables.append(("Latency (ms)", list(latency), [list(latency.values())]))
@@ -164,13 +209,14 @@ def format_text(metrics: dict) -> str:
 
 def _question_rows(metrics: dict) -> tuple[list[str], list[list[object]]]:
     default = metrics.get("meta", {}).get("default_config", "hybrid")
-    headers = ["id", "lang", "question", f"first relevant rank ({default})", "correct", "abstained", "citations"]
+    headers = ["id", "lang", "question", f"first relevant rank ({default})", "correct", "abstained", "citations", "wrong-year citations"]
     rows = []
     for q in metrics.get("questions", []):
         marks = q.get("citation_relevant") or [None] * len(q.get("citations", []))
         citations = " ".join(f"{c}{' ✓' if ok else ''}" for c, ok in zip(q.get("citations", []), marks, strict=False))
         rank = (q.get("first_relevant_rank") or {}).get(default)
-        rows.append([q["id"], q["lang"], q["question"], rank, q.get("correct"), q.get("abstained"), citations])
+        rows.append([q["id"], q["lang"], q["question"], rank, q.get("correct"), q.get("abstained"), citations,
+                     q.get("wrong_year_citations")])
     return headers, rows
 
 
@@ -194,6 +240,9 @@ def render_markdown(metrics: dict, plots: Sequence[str] = ()) -> str:
     parts = [f"# {title}", about]
     for table_title, headers, rows in summary_tables(metrics):
         parts += [f"## {table_title}", _md_table(headers, rows)]
+    explained = legend(metrics)
+    if explained:
+        parts += ["## What the figures mean", "\n".join(f"- **{key}**: {text}" for key, text in explained)]
     parts += [f"![{name}]({name})" for name in plots]
     warnings = metrics.get("meta", {}).get("warnings") or []
     if warnings:
@@ -208,6 +257,10 @@ def render_html(metrics: dict, folder: Path, plots: Sequence[str] = ()) -> str:
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(about)}</p>"]
     for table_title, headers, rows in summary_tables(metrics):
         body += [f"<h2>{html.escape(table_title)}</h2>", _html_table(headers, rows)]
+    explained = legend(metrics)
+    if explained:
+        items = "".join(f"<dt>{html.escape(key)}</dt><dd>{html.escape(text)}</dd>" for key, text in explained)
+        body += ["<h2>What the figures mean</h2>", f"<dl>{items}</dl>"]
     for name in plots:
         data = base64.b64encode((folder / name).read_bytes()).decode()
         body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>')
@@ -219,7 +272,7 @@ def render_html(metrics: dict, folder: Path, plots: Sequence[str] = ()) -> str:
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em;vertical-align:top}th{background:#f3f3f3}"
-        "img{max-width:48em}"
+        "img{max-width:48em}dt{font-weight:600}dd{margin:0 0 .3em 1.5em}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
