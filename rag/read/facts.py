@@ -48,7 +48,7 @@ _EN_DATES = (
 # A name: a run of capitalised words. Runs that open with one of these are titles and
 # institutions ("Bộ Quốc phòng", "Đại tướng", "Thủ tướng"), which a translation renders
 # in words ("Ministry of Defence"), not names it must keep letter for letter.
-_CAPITALISED = re.compile(r"\b[A-ZĐÀ-Ỹ][\wÀ-ỹđ]*(?:[ -][A-ZĐÀ-Ỹ][\wÀ-ỹđ]*)+")
+_WORD = re.compile(r"\w+(?:-\w+)*")
 _TITLE_WORDS = frozenset(fold(w) for w in (
     "Bộ Cục Ban Đại Thượng Trung Thứ Chủ Thủ Tổng Phó Ủy Hội Quân Học Viện Nhà Liên Đảng Sở Quốc Đối Chính Văn Lễ "
     "Hiệp Thỏa Hai Đoàn Tòa Cơ Công Diễn Triển Cuộc Trường Bệnh Hòa Nghị Ngày Tháng Năm Theo Tại Trong Với Các Những "
@@ -117,12 +117,27 @@ def units(text: str) -> set[str]:
 def names(text: str) -> list[str]:
     """Proper names a translation must keep: runs of two or more capitalised words,
     other than titles and institutions, and not the sentence's first word alone."""
+    runs: list[list[str]] = []
+    first = True  # a capital at the start of the sentence says nothing
+    previous_end = -2
+    for m in _WORD.finditer(text):
+        word = m[0]
+        if word[0].isupper() and not word.isdigit():
+            adjacent = runs and text[previous_end : m.start()] in (" ", "-")
+            if adjacent:
+                runs[-1].append(word)
+            else:
+                runs.append([word] if not first else ["^" + word])
+            previous_end = m.end()
+        first = False
     out = []
-    for m in _CAPITALISED.finditer(text):
-        words = m[0].replace("-", " ").split()
+    for run in runs:
+        at_start = run[0].startswith("^")
+        words = [w.lstrip("^") for w in run]
         while words and fold(words[0]) in _TITLE_WORDS:
-            words = words[1:]
-        if len(words) >= 2 or (words and m.start() > 0 and len(words[0]) > 3):
+            words, at_start = words[1:], False
+        # A country in one syllable ("Nga", "Pháp") is a name too: "Russian" must survive.
+        if len(words) >= 2 or (words and not at_start and (len(words[0]) > 3 or fold(words[0]) in _COUNTRY_NAMES)):
             out.append(" ".join(words))
     return out
 
@@ -162,9 +177,9 @@ def compare(source: str, other: str, published: str | None, other_english: bool 
     missing = [show(n) for n in sorted(src_numbers - dst_numbers)]
     missing += sorted(d for d in src_dates if not any(o == d for o in dst_dates))
     missing += [n for n in dict.fromkeys(names(source)) if not name_kept(n, other)]
-    # A unit counts where it follows a number ("Dong Da district" holds no currency).
+    # A unit counts next to a number ("VND 350 billion", "350 billion dong") ("Dong Da district" holds no currency).
     folded = fold(other)
-    after = " ".join(folded[max(m.start() - 2, 0) : m.end() + 20] + " " for m in _NUMBER.finditer(folded))
+    after = " ".join(folded[max(m.start() - 6, 0) : m.end() + 20] + " " for m in _NUMBER.finditer(folded))
     missing += [f"the unit '{u}'" for u in sorted(units(source)) if not any(a in after for a in _UNITS[u])]
     added = [show(n) for n in sorted(dst_numbers - src_numbers)]
     added += sorted(d for d in dst_dates if d not in src_dates and not any(s.startswith(d) for s in src_dates))
