@@ -20,6 +20,7 @@ from rag.text import fold
 # A number: digits with group separators ("51.000", "51,000", "1 200") or a decimal
 # part, not part of a date ("2/9/2023", "6/2024") or an identifier ("ARMY-2024").
 _NUMBER = re.compile(r"(?<![\w/.,-])(\d{1,3}(?:[.,  ]\d{3})+|\d+(?:[.,]\d+)?)(?![\w/]|[.,]\d)")
+_DATE_WORDS = re.compile(r"\b(?:ngay|thang)\s+\d{1,2}\b|\bnam\s+(?:19|20)\d{2}\b")
 _DATE_LIKE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}/\d{4}|\d{1,2}/\d{1,2}|\b(?:19|20)\d{2}\b")
 # Scale words after a number, folded: "350 tỷ đồng" is 350e9, "1,5 triệu" 1.5e6.
 _SCALES = {"nghin": 1e3, "ngan": 1e3, "trieu": 1e6, "ty": 1e9, "thousand": 1e3, "million": 1e6, "billion": 1e9,
@@ -67,8 +68,8 @@ def _month(name: str) -> int:
 
 def numbers(text: str) -> set[float]:
     """The numbers a sentence states, with their scale words applied; dates and years
-    are left to ``dates``."""
-    folded = fold(_DATE_LIKE.sub(" ", _english_dates(text)))
+    ("tháng 9", "ngày 13") are left to ``dates``."""
+    folded = _DATE_WORDS.sub(" ", fold(_DATE_LIKE.sub(" ", _english_dates(text))))
     found = set()
     for m in _NUMBER.finditer(folded):
         value = _number_value(m[1])
@@ -98,7 +99,6 @@ def _english_dates(text: str) -> str:
     return text
 
 
-_DATE_WORDS = re.compile(r"\b(?:ngay|thang)\s+\d{1,2}\b|\bnam\s+(?:19|20)\d{2}\b")
 
 
 def mentions_date(text: str) -> bool:

@@ -37,6 +37,7 @@ from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader
 from rag.read.llm import stream
+from rag.read.rendering import Rendering
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 from rag.text import EN_STOPWORDS, VI_STOPWORDS, detect_language, fold, lexical_tokens, split_sentences, words
@@ -85,9 +86,10 @@ class GenerateReader:
         self.extractive = ExtractiveReader(store, embedder)
 
     def answer(
-        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
+        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None,
+        rendering: Rendering | None = None,
     ) -> Answer:
-        selection = self.extractive.select(question, analysis, hits, query_vector)
+        selection = self.extractive.select(question, analysis, hits, query_vector, rendering)
         verdict = selection.verdict
         if verdict.abstain:  # the model is not asked
             return abstention(question, analysis.language, hits, verdict.signals, verdict.reason)
@@ -211,7 +213,9 @@ def _content_problems(sentence: str, target: str, asked: set[str], english: bool
     own = [w for w in dict.fromkeys(words(sentence)) if w not in asked and w not in stop and not w.isdigit()]
     specific = [w for w in own if w not in _GENERIC]
     if not specific:
-        return ["vague: it says nothing the question did not"]
+        # A bare fact ("51.000 [1]") is specific; whether it is right is _fact_problems' job.
+        stated = facts.numbers(sentence) or facts.mentions_date(sentence) or facts.names(sentence)
+        return [] if stated else ["vague: it says nothing the question did not"]
     target_terms = set(lexical_tokens(target))
     if english:
         known = [w for w in specific if GLOSSARY.get(w)]

@@ -53,7 +53,7 @@ _TYPE_PATTERNS = {
             r"|khi nao|bao gio|ngay nao|nam nao|thang nao|thang may|ngay may|thoi gian nao|luc nao|thoi diem nao)\b",
     "amount": r"\b(?:how much (?:money|oda|aid|capital|funding|investment|did|does|do|is|was|will)|what (?:amount|sum|value)"
               r"|what (?:was|is) the (?:value|cost|price|budget|turnover)|bao nhieu tien|tri gia bao nhieu|kinh phi|von dau tu bao nhieu"
-              r"|turnover|revenue|how much did .* cost|kim ngach|doanh thu)\b",
+              r"|turnover|revenue|how much did .* cost|kim ngach|doanh thu|bao nhieu (?:ty |trieu |nghin )?(?:dong|usd|tien|von))\b",
     "number": r"\b(?:how (?:many|much|long|far|big|large|old|tall|high)|what (?:percentage|share|number|amount)"
               r"|bao nhieu|bao lau|bao xa|may nguoi|may nam)\b",
     "person": r"\b(?:who|whom|whose|la ai|nguoi nao|ai da|ai la|ai se)\b|^ai\b",
@@ -114,44 +114,47 @@ class Candidate:
     span: tuple[int, int]  # the whole sentence, article offsets
     fits_date: bool
     has_type: bool
+    rendering_cosine: float | None = None  # cosine to the question's Vietnamese rendering, when there is one
 
 
 def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, articles: ArticleReader,
-               kind: str | None) -> list[Candidate]:
+               kind: str | None, rendering_vector: np.ndarray | None = None) -> list[Candidate]:
     """Every sentence of the top passages, best first, with the two rules' verdicts
     (the gate, not this function, drops what they rule out)."""
     hits = hits[:CANDIDATE_PASSAGES]
     articles.load(h.chunk.doc_id for h in hits)  # sentences not embedded yet: one call for all
-    rows: list[tuple[Hit, tuple[int, int], float, set[str]]] = []
-    best: dict[tuple[str, tuple[int, int]], int] = {}
+    rows: dict[tuple[str, tuple[int, int]], list] = {}  # (doc, sentence) -> [hit, span, cosine, rendering cosine]
     for hit in hits:
         pieces, vectors = articles.sentences(hit.chunk)
-        text = articles.text(hit.chunk.doc_id)
-        for piece, cosine in zip(pieces, vectors @ query_vector if pieces else []):
+        if not pieces:
+            continue
+        cosines = vectors @ query_vector
+        rendered = vectors @ rendering_vector if rendering_vector is not None else [None] * len(pieces)
+        for piece, cosine, other in zip(pieces, cosines, rendered):
             span = articles.whole_sentence(hit.chunk.doc_id, piece)
-            key = (hit.chunk.doc_id, span)
+            row = rows.setdefault((hit.chunk.doc_id, span), [hit, span, -1.0, None])
             # Overlapping chunks share a sentence, and a long sentence has several pieces:
-            # one candidate per sentence, with its best piece's cosine.
-            if key in best:
-                if cosine > rows[best[key]][2]:
-                    rows[best[key]] = (rows[best[key]][0], span, float(cosine), rows[best[key]][3])
-                continue
-            best[key] = len(rows)
-            rows.append((hit, span, float(cosine), set(lexical_tokens(text[span[0] : span[1]]))))
+            # one candidate per sentence, with its best piece's cosines.
+            row[2] = max(row[2], float(cosine))
+            if other is not None:
+                row[3] = max(row[3] if row[3] is not None else -1.0, float(other))
+    terms_of = {key: set(lexical_tokens(articles.text(key[0])[key[1][0] : key[1][1]])) for key in rows}
     # The question's date picks passages; inside them it is context, not what the answer
     # is about, so "2021" does not count as a matching term.
     years = {d[:4] for d in analysis.dates}
     terms_asked = [t for t in analysis.tokens if not any(y in t for y in years)]
-    weights = _local_term_weights(terms_asked, [terms for *_, terms in rows])
+    weights = _local_term_weights(terms_asked, list(terms_of.values()))
     total = sum(weights.values()) or 1.0
     out = []
-    for hit, span, cosine, terms in rows:
+    for key, (hit, span, cosine, rendering_cosine) in rows.items():
+        terms = terms_of[key]
         sentence = articles.text(hit.chunk.doc_id)[span[0] : span[1]]
         mentioned = facts.dates(sentence, hit.chunk.date)
         typed = has_type(kind, sentence, sorted(mentioned))
         score = (cosine + LEXICAL_BONUS * sum(w for t, w in weights.items() if t in terms) / total
                  + DATE_MATCH_BONUS * hit.date_match + TYPE_BONUS * typed)
-        out.append(Candidate(score, cosine, hit, span, fits_dates(analysis.dates, sorted(mentioned), hit.chunk.date), typed))
+        fits = fits_dates(analysis.dates, sorted(mentioned), hit.chunk.date)
+        out.append(Candidate(score, cosine, hit, span, fits, typed, rendering_cosine))
     out.sort(key=lambda c: -c.score)
     return out
 

@@ -21,15 +21,13 @@ from rag.read import facts
 from rag.read.answer import Answer, AnswerSentence, abstention
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader, evidence_language, render
-from rag.read.llm import stream
+from rag.read.llm import translate
+from rag.read.rendering import Rendering
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 
 Token = Callable[[str], None]
 
-# Short and plain: measured on the question set, a longer prompt with formatting rules
-# made the 1.5B model loop on long sentences (76 s for one) and drop more facts.
-SYSTEM_PROMPT = "Translate the Vietnamese text into English. Translate every phrase; keep all names, numbers and dates exactly."
 # "51.000" is fifty-one thousand in Vietnamese; the model read it as 510,000. Numbers go
 # to the model in English notation ("51,000", "1.5"); the check compares values.
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,]\d)")
@@ -45,11 +43,12 @@ class TranslateReader:
         self.spec = spec
 
     def answer(
-        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
+        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None,
+        rendering: Rendering | None = None,
     ) -> Answer:
         if analysis.language != "en":  # the evidence is already in the question's language
-            return self.extractive.answer(question, analysis, hits, query_vector, on_token)
-        selection = self.extractive.select(question, analysis, hits, query_vector)
+            return self.extractive.answer(question, analysis, hits, query_vector, on_token, rendering)
+        selection = self.extractive.select(question, analysis, hits, query_vector, rendering)
         if selection.verdict.abstain:
             return abstention(question, analysis.language, hits, selection.verdict.signals, selection.verdict.reason)
         citations = Citations(selection.articles)
@@ -75,10 +74,10 @@ class TranslateReader:
     def _translate(self, source: str, on_token: Token | None) -> str | None:
         """One sentence per call: given several numbered lines, the 1.5B model merged and
         swapped them (a sentence's facts turned up in its neighbour's line)."""
-        reply = stream(self.chat_model, [("system", SYSTEM_PROMPT), ("human", _english_numbers(source))], on_token).strip()
-        if on_token and reply:
+        translation = translate(self.chat_model, _english_numbers(source), "Vietnamese", "English", on_token)
+        if on_token and translation:
             on_token(" ")
-        return " ".join(reply.split()) or None
+        return translation
 
 
 def _english_numbers(text: str) -> str:
