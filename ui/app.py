@@ -115,7 +115,7 @@ def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answ
         with st.spinner("Searching the articles…"), index_lock(str(index_dir())):
             answer = rag.ask(
                 question, k=settings.k, filters=settings.filters, history=history, lexical_weight=settings.lexical_weight,
-                chat_model=model, llm_spec=settings.llm or "", on_token=show if model else None,
+                mode=settings.mode, chat_model=model, llm_spec=settings.llm or "", on_token=show if model else None,
             )
         streamed.empty()
         return answer
