@@ -141,6 +141,10 @@ def test_emoji_only_question_asks_for_words(app):
     assert not answers(app) and not app.session_state["messages"], "nothing was asked"
 
 
+def offers_modes(at: AppTest) -> bool:
+    return any(r.key == "answer_mode" for r in at.sidebar.radio)
+
+
 def test_answer_modes_offered_are_those_that_can_run_here(app):
     llm_runs = backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None
     modes = app.sidebar.radio(key="answer_mode") if llm_runs else None
@@ -152,8 +156,26 @@ def test_answer_modes_offered_are_those_that_can_run_here(app):
         modes.set_value("translate").run()
         assert app.sidebar.selectbox(key="llm_choice").value == f"llamacpp:{DEFAULT_MODEL}"
     else:
-        assert not app.sidebar.get("radio")
+        assert not offers_modes(app)
         assert any("run `make llm`" in c.value for c in app.sidebar.caption)
+
+
+def test_without_an_llm_only_quotes_are_offered_and_how_to_enable_the_rest(writable_index, monkeypatch, tmp_path):
+    # An empty model cache and no RAG_LLM: what a machine without `make llm` sees.
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_LLM_CACHE", str(tmp_path / "no-llm"))
+    monkeypatch.delenv("RAG_LLM", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception and not offers_modes(at)
+    enable = [c.value for c in at.sidebar.caption if "make llm" in c.value]
+    assert len(enable) == 1 and "To translate answers into English" in enable[0] and "run `make llm`" in enable[0]
+    assert "llama" not in enable[0].lower(), "in a user's words, no package names"
+    ask(at, RUSSIA_2021)
+    assert not at.error and answers(at) and any("quoted from the articles" in c.value for c in at.main.caption)
+
+    if backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None:  # a model typed in by its path is offered at once
+        at.sidebar.text_input(key="llm_spec").set_value(f"llamacpp:{DEFAULT_MODEL}").run()
+        assert at.sidebar.radio(key="answer_mode").options[1] == "Quote and translate into English"
 
 
 def test_a_typed_llm_that_cannot_run_says_how_to_fix_it(app, tmp_path):
@@ -162,7 +184,7 @@ def test_a_typed_llm_that_cannot_run_says_how_to_fix_it(app, tmp_path):
     assert not app.exception
     assert any(c.value.endswith(f"The local model file {missing} is missing; run `make llm` to install it.")
                for c in app.sidebar.caption)
-    if app.sidebar.get("radio"):  # another LLM runs here: the broken one is not offered
+    if offers_modes(app):  # another LLM runs here: the broken one is not offered
         app.sidebar.radio(key="answer_mode").set_value("translate").run()
         assert f"llamacpp:{missing}" not in app.sidebar.selectbox(key="llm_choice").options
 

@@ -13,7 +13,7 @@ from loader import progress_bar_callback
 from rag.load import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, LoadError
 from rag.pipeline import RAG
 from rag.read import MODES, NEEDS_LLM
-from rag.read.llm import DEFAULT_MODEL, backend_problem, configured_llm
+from rag.read.llm import backend_problem, configured_llm, default_model
 from rag.store import Filters, StoreError
 
 log = logging.getLogger("ui")
@@ -154,7 +154,8 @@ def answer_settings() -> tuple[str, str | None]:
 def runnable_llms() -> list[str]:
     """The LLMs that can run here, in order: the one RAG_LLM names, the local model
     `make llm` installs, one typed into the sidebar."""
-    candidates = [configured_llm(), f"llamacpp:{DEFAULT_MODEL}" if DEFAULT_MODEL.is_file() else None, typed_llm()]
+    local = default_model()
+    candidates = [configured_llm(), f"llamacpp:{local}" if local.is_file() else None, typed_llm()]
     runnable: list[str] = []
     for spec in candidates:
         if spec and spec not in runnable and backend_problem(spec) is None:
