@@ -161,15 +161,19 @@ def test_answer_modes_offered_are_those_that_can_run_here(app):
 
 
 def test_without_an_llm_only_quotes_are_offered_and_how_to_enable_the_rest(writable_index, monkeypatch, tmp_path):
-    # An empty model cache and no RAG_LLM: what a machine without `make llm` sees.
+    # An empty model cache, and RAG_LLM naming a model that is not there: what a machine
+    # without `make llm` sees.
+    gone = tmp_path / "no-llm" / "model.gguf"
     monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
-    monkeypatch.setenv("RAG_LLM_CACHE", str(tmp_path / "no-llm"))
-    monkeypatch.delenv("RAG_LLM", raising=False)
+    monkeypatch.setenv("RAG_LLM_CACHE", str(gone.parent))
+    monkeypatch.setenv("RAG_LLM", f"llamacpp:{gone}")
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception and not offers_modes(at)
-    enable = [c.value for c in at.sidebar.caption if "make llm" in c.value]
-    assert len(enable) == 1 and "To translate answers into English" in enable[0] and "run `make llm`" in enable[0]
+    enable = [c.value for c in at.sidebar.caption if c.value.startswith("To translate answers into English")]
+    assert len(enable) == 1 and "run `make llm`" in enable[0]
     assert "llama" not in enable[0].lower(), "in a user's words, no package names"
+    assert any(c.value.endswith(f"The local model file {gone} is missing; run `make llm` to install it.")
+               for c in at.sidebar.caption), "the configured LLM's problem is said, not hidden"
     ask(at, RUSSIA_2021)
     assert not at.error and answers(at) and any("quoted from the articles" in c.value for c in at.main.caption)
 

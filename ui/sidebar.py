@@ -176,14 +176,16 @@ def choose_llm(llms: list[str]) -> str:
 
 
 def typed_llm_input() -> None:
-    """A field for another LLM (an OpenAI-compatible server), and why it cannot run if not."""
+    """A field for another LLM (an OpenAI-compatible server), and why an LLM named
+    cannot run, if one cannot."""
     with st.expander("Another LLM", icon=":material/dns:"):
         st.text_input("LLM", key="llm_spec", placeholder="openai:http://127.0.0.1:8080/v1#model or llamacpp:/path/model.gguf",
                       label_visibility="collapsed")
-    spec = typed_llm()
-    problem = backend_problem(spec) if spec else None
-    if problem:
-        st.caption(f":material/warning: {problem}")
+    # A configured or typed LLM that cannot run is left out of the choices above; say why,
+    # with the fix, rather than let it vanish.
+    for spec in dict.fromkeys(filter(None, (configured_llm(), typed_llm()))):
+        if problem := backend_problem(spec):
+            st.caption(f":material/warning: {problem}")
 
 
 def _keep_known(key: str, known: set[str]) -> None:
