@@ -57,6 +57,11 @@ _SOURCE_PATTERNS = (
     re.compile(r"^Theo\s+([^.,]{2,40})$"),  # "Theo Báo Chính phủ/VGP"
     re.compile(r"^\(([A-Za-zĐđ.+/ ]{2,30})\)\s*[-–]"),  # "(Chinhphu.vn) - Đại tướng ..."
 )
+# "Nguồn: Báo Quân đội nhân dân": the site's credit line, at the article's end. The
+# credit is metadata, not article text; "Nguồn:" with nothing after it is furniture.
+_SOURCE_LINE = re.compile(r"^Nguồn\s*:\s*([^.!?]{2,60}?)\.?$", re.IGNORECASE)
+# How far from the end a credit line may sit (a photo credit or a tag line may follow it).
+_SOURCE_LINE_TAIL = 3
 # A caption is one short sentence ending in a full stop; a heading has no full stop.
 _CAPTION_MAX_CHARS = 250
 
@@ -65,6 +70,7 @@ def clean(raw: RawDocument) -> Article:
     lines = [_normalise_space(line) for line in nfc(raw.text).splitlines()]
     lines = [line for line in lines if line]
     lines = _cut_trailer(lines)
+    lines, credited = _take_source_line(lines)
     published = normalise_date(raw.date) or parse_published("\n".join(lines))
     lines = [line for line in lines if not _DATELINE.match(line) and not _FURNITURE.match(fold(line))]
 
@@ -75,7 +81,7 @@ def clean(raw: RawDocument) -> Article:
     else:  # one paragraph, or no heading line: keep all the text, name it by its file
         title, body = Path(raw.path.removeprefix("upload:").split(":")[0]).stem or "untitled", lines
     body = _drop_photos_and_duplicates(body, title)
-    source = raw.source or _find_source(body)
+    source = raw.source or credited or _find_source(body)
     text = "\n".join(body)
     doc_id, identity = article_id(raw)
     return Article(
@@ -151,6 +157,17 @@ def _drop_photos_and_duplicates(lines: list[str], title: str) -> list[str]:
         seen.add(key)
         kept.append(_INLINE_CAPTION.sub(" ", line))
     return kept
+
+
+def _take_source_line(lines: list[str]) -> tuple[list[str], str | None]:
+    """The lines without a "Nguồn: …" credit near the end, and the source it names.
+    Only near the end: "Nguồn: Tổng cục Thống kê" under a table mid-article credits the
+    figures, not the article, and stays in the text."""
+    start = max(0, len(lines) - _SOURCE_LINE_TAIL)
+    for i in range(len(lines) - 1, start - 1, -1):
+        if m := _SOURCE_LINE.match(lines[i]):
+            return lines[:i] + lines[i + 1 :], m[1].strip()
+    return lines, None
 
 
 def _find_source(lines: list[str]) -> str | None:

@@ -54,6 +54,10 @@ class QuestionError(ValueError):
     pass
 
 
+EMPTY_QUESTION = "The question is empty; type a question."
+NO_WORDS_QUESTION = "Type your question in words; emoji and symbols alone cannot be searched."
+
+
 @dataclass
 class Plan:
     """What indexing a batch of raw documents takes (``RAG.plan``)."""
@@ -66,8 +70,12 @@ class Plan:
 def check_question(question: str) -> str:
     """The question, NFC-normalised (a question typed on macOS arrives decomposed, and
     the encoder reads NFD as other characters), or QuestionError."""
-    if not isinstance(question, str) or not any(ch.isalnum() for ch in question):
-        raise QuestionError("The question is empty; type a question.")
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError(EMPTY_QUESTION)
+    # Emoji, punctuation or symbols alone: nothing the retriever can match, and "empty"
+    # would tell someone who typed "🇻🇳❓" the wrong thing.
+    if not any(ch.isalnum() for ch in question):
+        raise QuestionError(NO_WORDS_QUESTION)
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
     return " ".join(nfc(question).split())

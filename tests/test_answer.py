@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.pipeline import QuestionError
+from rag.pipeline import QuestionError, check_question
 from rag.read import ABSTAIN_MESSAGE
 from tests.conftest import EXAMPLES
 
@@ -63,9 +63,21 @@ def test_bad_questions_are_refused(seed_rag, question):
         seed_rag.ask(question)
 
 
-def test_punctuation_only_question_is_refused(seed_rag):
-    with pytest.raises(QuestionError):
-        seed_rag.ask("???")
+@pytest.mark.parametrize("question", ["", "   \n\t"])
+def test_empty_question_says_it_is_empty(question):
+    with pytest.raises(QuestionError, match="^The question is empty; type a question.$"):
+        check_question(question)
+
+
+@pytest.mark.parametrize("question", ["???", "🇻🇳🤝🇷🇺 ❓", "👍", "→ ★ ♥ …"])
+def test_emoji_or_symbols_alone_ask_for_words(seed_rag, question):
+    # Not "empty": the user typed something, just nothing that can be searched.
+    with pytest.raises(QuestionError, match="^Type your question in words; emoji and symbols alone cannot be searched.$"):
+        seed_rag.ask(question)
+
+
+def test_emoji_beside_words_are_a_question():
+    assert check_question("  Việt Nam 🇻🇳 và Nga 🤝 năm 2021? ") == "Việt Nam 🇻🇳 và Nga 🤝 năm 2021?"
 
 
 def test_filters_that_exclude_everything_say_so(seed_rag):

@@ -91,10 +91,12 @@ def driver(tmp_path):
         browser.quit()
 
 
-def toggle_first_article(driver) -> None:
+def toggle_first(driver, label: str) -> None:
+    """Open or close the first card's expander called ``label``."""
     from selenium.webdriver.common.by import By
 
-    summary = driver.find_element(By.CSS_SELECTOR, '[class*="st-key-card-"] [data-testid="stExpander"] summary')
+    summaries = driver.find_elements(By.CSS_SELECTOR, '[class*="st-key-card-"] [data-testid="stExpander"] summary')
+    summary = next(s for s in summaries if label in s.text)
     # A script click: the chat keeps itself scrolled to the bottom as content grows, so
     # the summary of a long open article sits under the app's header, which takes a real click.
     driver.execute_script("arguments[0].click();", summary)
@@ -119,18 +121,26 @@ def test_chat_answers_with_a_visible_citation_card(server, driver, tmp_path, cap
         print(f"\n[browser] chat ready {page_ready:.2f} s after driver.get, first answer visible after {first_answer:.2f} s "
               "(fresh server process, index on disk)")
 
-    answer = driver.find_element(By.CSS_SELECTOR, ".qa-answer")
-    assert "[1]" in answer.text
-    assert card.find_element(By.CSS_SELECTOR, "mark").is_displayed(), "the supporting sentence is highlighted"
+    answer = driver.find_element(By.CSS_SELECTOR, ".qa-answer").text  # read now: a rerun may replace the node
+    assert "[1]" in answer
     assert "Việt Nam - Liên Bang Nga" in card.text
+    # The quote is read once, in the answer; the card holds the passage until asked.
+    assert not driver.find_elements(By.CSS_SELECTOR, ".qa-passage")
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
 
+    toggle_first(driver, "Show the passage")
+    mark = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, '[class*="st-key-card-"] .qa-passage mark')))
+    assert mark.text.strip() and mark.text.strip()[:40] in answer, "the passage marks the quoted sentence"
+
     # The whole article opens in place, the passage marked inside it.
-    toggle_first_article(driver)
+    toggle_first(driver, "Read the whole article")
     article = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".qa-article .qa-in-article mark")))
     assert article.text.strip()
-    toggle_first_article(driver)  # closed again for the screenshot
+    # Both closed again for the screenshot: the quote once, in the answer.
+    toggle_first(driver, "Read the whole article")
     wait.until(EC.invisibility_of_element_located((By.CSS_SELECTOR, ".qa-article")))
+    toggle_first(driver, "Show the passage")
+    wait.until(EC.invisibility_of_element_located((By.CSS_SELECTOR, ".qa-passage")))
 
     # Taller for the screenshot, so it holds the title, the question, the answer and its card.
     driver.set_window_size(1400, 1300)

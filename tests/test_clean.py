@@ -79,6 +79,32 @@ def test_source_credit_is_kept_in_text(articles):
     assert "(Chinhphu.vn)" in articles["2fda3e61c4dbe223"].text
 
 
+@pytest.mark.parametrize("credit, source", [
+    ("Nguồn: Báo Quân đội nhân dân", "Báo Quân đội nhân dân"),
+    ("Nguồn: VnExpress", "VnExpress"),
+    ("NGUỒN: VnExpress.", "VnExpress"),
+])
+def test_nguon_line_is_the_source_not_text(articles, tmp_path, credit, source):
+    # The seed on Vietnam-Japan defence ties carries no credit; captured with the site's
+    # "Nguồn: …" line at its end, that line names the source and leaves the text as it was.
+    seed = (SEEDS / "000_0b8d2cb8de87471d.txt").read_text("utf-8")
+    article = clean(load_file(tmp_path / "qdnd.txt", f"{seed.rstrip()}\n\n{credit}\n".encode())[0])
+    assert article.source == source
+    assert article.text == articles["928598893a65ddec"].text and "Nguồn" not in article.text
+    assert articles["928598893a65ddec"].source is None
+
+
+def test_nguon_mid_article_credits_a_figure_and_stays(tmp_path):
+    text = ("Xuất khẩu thủy sản tăng mạnh năm 2024\n"
+            "Kim ngạch xuất khẩu thủy sản năm 2024 đạt 10 tỷ USD, tăng 12% so với năm trước.\n"
+            "Nguồn: Tổng cục Thống kê\n"
+            "Các doanh nghiệp kỳ vọng thị trường Nhật Bản và Hàn Quốc tiếp tục mở rộng.\n"
+            "Mỹ vẫn là thị trường lớn nhất của tôm Việt Nam.\n"
+            "Trung Quốc đứng thứ hai về nhập khẩu cá tra.\n")
+    article = clean(load_file(tmp_path / "thuy_san.txt", text.encode())[0])
+    assert "Nguồn: Tổng cục Thống kê" in article.text and article.source is None
+
+
 def test_text_is_nfc(articles):
     import unicodedata
 

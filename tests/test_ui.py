@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import time
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from streamlit.testing.v1 import AppTest
 from rag.clean import clean
 from rag.load import load_path
 from rag.pipeline import RAG
+from rag.read import AnswerSentence
+from rag.read.llm import DEFAULT_MODEL, backend_problem
 from tests.conftest import BOTH_STORES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,16 +89,125 @@ def test_example_question_is_answered_with_citations(writable_index, monkeypatch
     assert not any(b.label == RUSSIA_2021 for b in at.button), "examples give way to the chat"
 
 
+def expanders(at: AppTest, label: str) -> list:
+    return [e for e in at.main.expander if e.label == label]
+
+
+def open_expander(at: AppTest, expander) -> AppTest:
+    # Opening a lazy expander is a widget change: its key's state becomes True.
+    at.session_state[expander.key] = True
+    return at.run()
+
+
 def test_the_whole_article_opens_with_the_passage_highlighted(app):
     ask(app, RUSSIA_2021)
-    expander = app.main.expander[0]
-    assert expander.label == "Read the whole article"
-    # Opening a lazy expander is a widget change: its key's state becomes True.
-    app.session_state[expander.key] = True
-    app.run()
+    open_expander(app, expanders(app, "Read the whole article")[0])
     article = [v for v in html(app) if 'class="qa-article"' in v]
     assert len(article) == 1
     assert '<span class="qa-in-article">' in article[0] and "<mark>" in article[0]
+
+
+def test_a_quote_is_shown_once_and_its_passage_on_request(app):
+    ask(app, RUSSIA_2021)
+    assert not app.exception and not app.error
+    answer = app.session_state["messages"][-1]["answer"]
+    assert answer.reader == "extractive" and answer.sentences
+    page = "".join(html(app))
+    for sentence in answer.sentences:
+        assert page.count(escape(sentence.text)) == 1, "the quote is in the answer, not again in its card"
+    assert 'class="qa-passage"' not in page, "the passages wait behind their expanders"
+    assert len(expanders(app, "Show the passage")) == len(answer.citations)
+
+    open_expander(app, expanders(app, "Show the passage")[0])
+    passages = [v for v in html(app) if 'class="qa-passage"' in v]
+    assert len(passages) == 1 and "<mark>" in passages[0], "opened, the passage marks the quoted sentence"
+    assert any("quoted from the articles" in c.value for c in app.main.caption), "the settings line names the mode"
+
+
+def test_date_filters_that_leave_out_the_asked_year_say_so(app):
+    app.sidebar.date_input(key="date_from").set_value(dt.date(2024, 1, 1)).run()
+    app.sidebar.date_input(key="date_to").set_value(dt.date(2024, 12, 31)).run()
+    ask(app, RUSSIA_2021)
+    assert not app.exception and not app.error
+    # It abstains (no 2024 passage says what was agreed in 2021), and says why beside it:
+    # the abstention's reason, then the filters that caused it.
+    assert [w.value for w in app.main.warning] == [ABSTAIN_MESSAGE]
+    assert [i.value for i in app.main.info] == [
+        "No passage is dated 2021. The date filters leave out 2021, which the question asks about; widen them to search it."
+    ]
+
+
+def test_emoji_only_question_asks_for_words(app):
+    ask(app, "🇻🇳🤝🇷🇺❓")
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Type your question in words; emoji and symbols alone cannot be searched."]
+    assert not answers(app) and not app.session_state["messages"], "nothing was asked"
+
+
+def offers_modes(at: AppTest) -> bool:
+    return any(r.key == "answer_mode" for r in at.sidebar.radio)
+
+
+def test_answer_modes_offered_are_those_that_can_run_here(app):
+    llm_runs = backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None
+    modes = app.sidebar.radio(key="answer_mode") if llm_runs else None
+    if llm_runs:
+        assert modes.options == [  # as shown
+            "Quote the articles", "Quote and translate into English", "LLM writes the answer",
+        ]
+        assert modes.value == "extractive", "quotes are the default: they need no LLM"
+        modes.set_value("translate").run()
+        assert app.sidebar.selectbox(key="llm_choice").value == f"llamacpp:{DEFAULT_MODEL}"
+    else:
+        assert not offers_modes(app)
+        assert any("run `make llm`" in c.value for c in app.sidebar.caption)
+
+
+def test_without_an_llm_only_quotes_are_offered_and_how_to_enable_the_rest(writable_index, monkeypatch, tmp_path):
+    # An empty model cache, and RAG_LLM naming a model that is not there: what a machine
+    # without `make llm` sees.
+    gone = tmp_path / "no-llm" / "model.gguf"
+    monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
+    monkeypatch.setenv("RAG_LLM_CACHE", str(gone.parent))
+    monkeypatch.setenv("RAG_LLM", f"llamacpp:{gone}")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception and not offers_modes(at)
+    enable = [c.value for c in at.sidebar.caption if c.value.startswith("To translate answers into English")]
+    assert len(enable) == 1 and "run `make llm`" in enable[0]
+    assert "llama" not in enable[0].lower(), "in a user's words, no package names"
+    assert any(c.value.endswith(f"The local model file {gone} is missing; run `make llm` to install it.")
+               for c in at.sidebar.caption), "the configured LLM's problem is said, not hidden"
+    ask(at, RUSSIA_2021)
+    assert not at.error and answers(at) and any("quoted from the articles" in c.value for c in at.main.caption)
+
+    if backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None:  # a model typed in by its path is offered at once
+        at.sidebar.text_input(key="llm_spec").set_value(f"llamacpp:{DEFAULT_MODEL}").run()
+        assert at.sidebar.radio(key="answer_mode").options[1] == "Quote and translate into English"
+
+
+def test_a_typed_llm_that_cannot_run_says_how_to_fix_it(app, tmp_path):
+    missing = tmp_path / "none.gguf"
+    app.sidebar.text_input(key="llm_spec").set_value(f"llamacpp:{missing}").run()
+    assert not app.exception
+    assert any(c.value.endswith(f"The local model file {missing} is missing; run `make llm` to install it.")
+               for c in app.sidebar.caption)
+    if offers_modes(app):  # another LLM runs here: the broken one is not offered
+        app.sidebar.radio(key="answer_mode").set_value("translate").run()
+        assert f"llamacpp:{missing}" not in app.sidebar.selectbox(key="llm_choice").options
+
+
+def test_a_translation_shows_its_original_and_a_failed_check_in_words():
+    from ui.highlight import translated_answer_html
+
+    sentences = [
+        AnswerSentence("There are 51,000 Vietnamese students in Japan.", [1], True,
+                       original="Số lưu học sinh Việt Nam tại Nhật Bản là 51.000 người."),
+        AnswerSentence("Cầu vượt dài 420 mét.", [2], True, original="Cầu vượt dài 420 mét.", flags=["420 is missing"]),
+    ]
+    shown = translated_answer_html(sentences)
+    assert shown.count("Số lưu học sinh") == 1 and 'class="qa-original"' in shown
+    assert shown.count("Cầu vượt dài 420 mét.") == 1, "a fallback to the original shows it once"
+    assert "Translation check: 420 is missing; showing the original" in shown
 
 
 def test_date_filter_changes_the_result(app):

@@ -13,7 +13,7 @@ from html import escape
 
 import streamlit as st
 from cards import render_card, render_passage
-from highlight import CSS, answer_html, generated_answer_html
+from highlight import CSS, answer_body_html
 from loader import chat_model, get_rag, guarded, index_dir, index_lock, setup_logging
 from sidebar import Settings, sidebar
 
@@ -115,7 +115,7 @@ def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answ
         with st.spinner("Searching the articles…"), index_lock(str(index_dir())):
             answer = rag.ask(
                 question, k=settings.k, filters=settings.filters, history=history, lexical_weight=settings.lexical_weight,
-                chat_model=model, llm_spec=settings.llm or "", on_token=show if model else None,
+                mode=settings.mode, chat_model=model, llm_spec=settings.llm or "", on_token=show if model else None,
             )
         streamed.empty()
         return answer
@@ -130,28 +130,46 @@ def ask(rag: RAG, question: str, settings: Settings, history: list[str]) -> Answ
 
 def render_answer(rag: RAG, answer: Answer, asked: str, settings: str, key: str) -> None:
     if answer.abstained:
-        # Said plainly, then what was looked at, so the user can judge the abstention.
+        # Said plainly, then why, then what was looked at, so the user can judge the abstention.
         st.warning(answer.answer, icon=":material/search_off:")
+        render_note(answer)
         if answer.passages:
             st.caption(CLOSEST_LABEL)
             for hit in answer.passages:
                 render_passage(rag, hit, f"{key}-{hit.rank}")
     else:
-        if answer.note:
-            st.caption(answer.note)
+        render_note(answer)
         if answer.evidence_language == "vi":
             st.caption(":material/translate: The quoted evidence is in Vietnamese.")
+        st.html(f'<div class="qa-answer">{answer_body_html(answer)}</div>')
         if answer.reader != "extractive":
-            st.html(f'<div class="qa-answer">{generated_answer_html(answer)}</div>')
-            st.caption(f"Written by {answer.reader}; checked against the passages.")
-        else:
-            st.html(f'<div class="qa-answer">{answer_html(answer.answer)}</div>')
+            st.caption(reader_line(answer.reader))
+        # Quotes and translations show the articles' sentences in the answer; an LLM's own
+        # words do not, so its cards show the passages open.
+        quoted = not answer.reader.startswith("generate")
         for citation in answer.citations:
-            render_card(rag, citation, f"{key}-{citation.n}")
+            render_card(rag, citation, f"{key}-{citation.n}", quoted)
     if answer.question != asked:
         # The library completed a follow-up with the previous question's names or dates.
         st.caption(f"Read as: {answer.question}")
     st.caption(settings)
+
+
+def render_note(answer: Answer) -> None:
+    """The library's note: why it abstained, or that the date filters leave out the
+    period asked about. Beside the answer, not in it."""
+    if answer.note:
+        st.info(answer.note, icon=":material/info:")
+
+
+def reader_line(reader: str) -> str:
+    """Who wrote an answer that is not plain quotes, from ``Answer.reader``:
+    "translate (llamacpp:…)" or "generate (…)"."""
+    kind, _, spec = reader.partition(" ")
+    by = f" by {spec.strip('()')}" if spec else ""
+    if kind == "translate":
+        return f"Quotes translated{by}; each translation was checked against its original for numbers, dates and names."
+    return f"Written{by}; each sentence was checked against the passage it cites."
 
 
 def main() -> None:

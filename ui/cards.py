@@ -4,21 +4,33 @@ the whole article one click away."""
 from __future__ import annotations
 
 import streamlit as st
-from highlight import Span, article_html, card_html, locate_passage
+from highlight import Span, article_html, card_html, locate_passage, passage_html
 
 from rag.pipeline import RAG
 from rag.read import Citation
 from rag.retrieve import Hit
 
 
-def render_card(rag: RAG, citation: Citation, key: str) -> None:
-    """A cited passage: [n], title, date, source, the passage with the quoted sentences marked."""
+def render_card(rag: RAG, citation: Citation, key: str, quoted: bool) -> None:
+    """A cited passage: [n], title, date, source, and the passage with the quoted
+    sentences marked. When the answer already shows the quotes (``quoted``), the passage
+    waits behind an expander, so a quote is read once, in the answer."""
     with st.container(border=True, key=f"card-{key}"):
-        st.html(
-            card_html(f"[{citation.n}]", citation.title, citation.date, citation.source, citation.doc_id, citation.chunk_id,
-                      citation.text, citation.quote_spans)
-        )
+        passage = None if quoted else citation.text
+        st.html(card_html(f"[{citation.n}]", citation.title, citation.date, citation.source, citation.doc_id,
+                          citation.chunk_id, passage, citation.quote_spans))
+        if quoted:
+            render_passage_expander(citation, key)
         render_article_expander(rag, citation.doc_id, citation.text, citation.start, citation.end, citation.quote_spans, key)
+
+
+def render_passage_expander(citation: Citation, key: str) -> None:
+    """The passage around the quote, on request. Lazy like the article: until it is
+    opened, the quote is on the page once."""
+    expander = st.expander("Show the passage", icon=":material/format_quote:", key=f"quote-{key}", on_change="rerun")
+    if expander.open:
+        with expander:
+            st.html(passage_html(citation.text, citation.quote_spans))
 
 
 def render_passage(rag: RAG, hit: Hit, key: str) -> None:

@@ -48,13 +48,48 @@ def answer_html(text: str) -> str:
     return _CITATION_MARKER.sub(r'<span class="qa-ref">[\1]</span>', escape(text))
 
 
-def generated_answer_html(answer) -> str:
-    """An LLM's answer sentence by sentence; a sentence no passage supports is flagged."""
+def answer_body_html(answer) -> str:
+    """The answer as its reader wrote it: quotes, translations beside their originals, or
+    an LLM's sentences with their checks."""
+    kind = answer.reader.split(" ", 1)[0]
+    if kind == "translate" and any(s.original for s in answer.sentences):
+        return translated_answer_html(answer.sentences)
+    if kind == "generate":
+        return generated_answer_html(answer.sentences)
+    return answer_html(answer.answer)
+
+
+def _with_refs(sentence) -> str:
+    return answer_html(f"{sentence.text} {''.join(f'[{n}]' for n in sentence.citations)}".strip())
+
+
+def translated_answer_html(sentences) -> str:
+    """Each sentence in English with its [n], the Vietnamese it translates in a muted line
+    under it. A translation that failed its check was replaced by the original: that is
+    shown once, with what the check found."""
     parts = []
-    for s in answer.sentences:
-        body = answer_html(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip())
+    for s in sentences:
+        if s.flags:
+            note = f"Translation check: {'; '.join(s.flags)}; showing the original"
+            extra = f'<div class="qa-flag">⚠ {escape(note)}</div>'
+        elif s.original and s.original != s.text:
+            extra = f'<div class="qa-original" lang="vi">{escape(s.original)}</div>'
+        else:
+            extra = ""
+        parts.append(f'<div class="qa-sentence">{_with_refs(s)}{extra}</div>')
+    return "".join(parts)
+
+
+def generated_answer_html(sentences) -> str:
+    """An LLM's answer sentence by sentence; a sentence no passage supports is marked and
+    says, in plain words, what its check found."""
+    parts = []
+    for s in sentences:
+        body = _with_refs(s)
         if not s.supported:
-            body = f'<span class="qa-unsupported" title="No passage supports this sentence">⚠ {body}</span>'
+            found = "; ".join(s.flags) or "no passage supports it"
+            body = (f'<span class="qa-unsupported" title="{escape(found)}">⚠ {body}</span> '
+                    f'<span class="qa-flag">(Check: {escape(found)})</span>')
         parts.append(body)
     return " ".join(parts)
 
@@ -65,17 +100,23 @@ def meta_line(date: str | None, source: str | None, doc_id: str) -> str:
 
 
 def card_html(
-    label: str, title: str, date: str | None, source: str | None, doc_id: str, chunk_id: str, passage: str, spans: Iterable[Span]
+    label: str, title: str, date: str | None, source: str | None, doc_id: str, chunk_id: str, passage: str | None,
+    spans: Iterable[Span] = (),
 ) -> str:
-    """One citation or passage card. ``data-*`` attributes name the article and chunk so
-    an operator (or the browser test) can tell which passage a card shows."""
+    """One citation or passage card; without ``passage``, its head only (the passage is
+    then behind an expander). ``data-*`` attributes name the article and chunk so an
+    operator (or the browser test) can tell which passage a card shows."""
     return (
         f'<div class="qa-card" data-doc-id="{escape(doc_id)}" data-chunk-id="{escape(chunk_id)}">'
         f'<div class="qa-card-head"><span class="qa-card-label">{escape(label)}</span> {escape(title)}</div>'
         f'<div class="qa-meta">{meta_line(date, source, doc_id)}</div>'
-        f'<div class="qa-passage">{mark_spans(passage, spans)}</div>'
+        f"{passage_html(passage, spans) if passage is not None else ''}"
         "</div>"
     )
+
+
+def passage_html(passage: str, spans: Iterable[Span]) -> str:
+    return f'<div class="qa-passage">{mark_spans(passage, spans)}</div>'
 
 
 def locate_passage(article_text: str, passage: str, start: int, end: int) -> Span | None:
@@ -109,6 +150,9 @@ CSS = """
 .qa-answer { font-size: 1.02rem; line-height: 1.65; }
 .qa-ref { font-weight: 600; color: #2f6fdb; white-space: nowrap; }
 .qa-unsupported { background: #fdecea; border-bottom: 2px dotted #c62828; }
+.qa-sentence { margin-bottom: .55rem; }
+.qa-original { font-size: .9rem; opacity: .65; font-style: italic; }
+.qa-flag { font-size: .85rem; color: #b3261e; }
 .qa-question { white-space: pre-wrap; }
 .qa-card-head { font-weight: 600; line-height: 1.4; }
 .qa-card-label { color: #2f6fdb; margin-right: .25rem; }

@@ -12,7 +12,8 @@ from loader import progress_bar_callback
 
 from rag.load import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, LoadError
 from rag.pipeline import RAG
-from rag.read.llm import DEFAULT_MODEL, configured_llm
+from rag.read import MODES, NEEDS_LLM
+from rag.read.llm import backend_problem, configured_llm, default_model
 from rag.store import Filters, StoreError
 
 log = logging.getLogger("ui")
@@ -22,8 +23,16 @@ EARLIEST = dt.date(1945, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 LEXICAL_MODES = ("Auto", "Off", "Manual")
 
-
-EXTRACTIVE = "Extractive: quote the articles (offline)"
+# The answer modes (rag.read.MODES) in a reader's words.
+MODE_LABELS = {
+    "extractive": "Quote the articles",
+    "translate": "Quote and translate into English",
+    "generate": "LLM writes the answer",
+}
+# Shown when no LLM can run here: what the other modes are, and the one step that enables them.
+ENABLE_LLM = ("To translate answers into English, or have an LLM write them, install the local model: run `make llm`. "
+              "An OpenAI-compatible server can be named below.")
+OTHER_LLM = "Other…"
 
 
 @dataclass
@@ -31,7 +40,8 @@ class Settings:
     k: int
     filters: Filters | None
     lexical_weight: float | None  # None: the retriever sets it per question
-    llm: str | None = None  # an LLM spec (rag.generate), or None for extractive answers
+    llm: str | None = None  # an LLM spec (rag.read.llm), set when the mode needs one
+    mode: str = "extractive"  # rag.read.MODES
 
     def describe(self) -> str:
         """One line under an answer, so an answer can be read with what shaped it."""
@@ -45,15 +55,22 @@ class Settings:
             parts.append("sources " + ", ".join(sorted(f.sources)))
         parts.append(f"k={self.k}")
         parts.append("keyword weight " + ("auto" if self.lexical_weight is None else f"{self.lexical_weight:.2f}"))
-        parts.append(f"answer by {self.llm}" if self.llm else "extractive answer")
+        parts.append(self.describe_mode())
         return " · ".join(parts)
+
+    def describe_mode(self) -> str:
+        if self.mode == "translate":
+            return f"quotes translated by {self.llm}"
+        if self.mode == "generate":
+            return f"answer written by {self.llm}"
+        return "quoted from the articles"
 
 
 def sidebar(rag: RAG) -> Settings:
     with st.sidebar:
         index_status(rag)
         settings = search_settings(rag)
-        settings.llm = answer_settings()
+        settings.mode, settings.llm = answer_settings()
         manage_articles(rag)
         if st.button("Clear the chat", icon=":material/delete_sweep:", key="clear_chat"):
             st.session_state.messages = []
@@ -114,21 +131,61 @@ def search_settings(rag: RAG) -> Settings:
     return Settings(k=k, filters=filters if active else None, lexical_weight=weight)
 
 
-def answer_settings() -> str | None:
-    """Extractive answers, or an LLM: the one RAG_LLM names, the local model `make llm`
-    installs if present, or any spec typed in."""
-    choices = [EXTRACTIVE]
-    for spec in (configured_llm(), f"llamacpp:{DEFAULT_MODEL}" if DEFAULT_MODEL.is_file() else None):
-        if spec and spec not in choices:
-            choices.append(spec)
-    choices.append("Other…")
+def answer_settings() -> tuple[str, str | None]:
+    """The answer mode and, for a mode that needs one, the LLM. A mode that needs an LLM
+    is offered only when one can run here; otherwise one line says how to enable it."""
     st.subheader("Answers")
-    choice = st.selectbox("Written by", choices, key="llm_choice",
-                          help="An LLM answers in the question's language; its citations are checked against the passages.")
-    if choice == "Other…":
-        spec = st.text_input("LLM", key="llm_spec", placeholder="openai:http://127.0.0.1:8080/v1#model or llamacpp:/path/model.gguf")
-        return spec.strip() or None
-    return None if choice == EXTRACTIVE else choice
+    llms = runnable_llms()
+    modes = MODES if llms else ("extractive",)
+    if st.session_state.get("answer_mode") not in modes:
+        st.session_state.answer_mode = "extractive"  # its LLM has gone (a typed spec cleared)
+    if llms:
+        mode = st.radio("Answer by", modes, format_func=MODE_LABELS.__getitem__, key="answer_mode",
+                        help="Quotes are the articles' own sentences. A translation or an LLM's answer is checked "
+                             "against the passages it cites, and a sentence that fails a check is marked.")
+    else:
+        mode = "extractive"
+        st.caption(ENABLE_LLM)
+    llm = choose_llm(llms) if mode in NEEDS_LLM else None
+    typed_llm_input()
+    return mode, llm
+
+
+def runnable_llms() -> list[str]:
+    """The LLMs that can run here, in order: the one RAG_LLM names, the local model
+    `make llm` installs, one typed into the sidebar."""
+    local = default_model()
+    candidates = [configured_llm(), f"llamacpp:{local}" if local.is_file() else None, typed_llm()]
+    runnable: list[str] = []
+    for spec in candidates:
+        if spec and spec not in runnable and backend_problem(spec) is None:
+            runnable.append(spec)
+    return runnable
+
+
+def typed_llm() -> str | None:
+    # Read from the session before the widget is drawn (below the mode), so that a spec
+    # typed in makes its modes available in the same run.
+    return (st.session_state.get("llm_spec") or "").strip() or None
+
+
+def choose_llm(llms: list[str]) -> str:
+    if st.session_state.get("llm_choice") not in llms:
+        st.session_state.llm_choice = llms[0]
+    return st.selectbox("LLM", llms, key="llm_choice")
+
+
+def typed_llm_input() -> None:
+    """A field for another LLM (an OpenAI-compatible server), and why an LLM named
+    cannot run, if one cannot."""
+    with st.expander("Another LLM", icon=":material/dns:"):
+        st.text_input("LLM", key="llm_spec", placeholder="openai:http://127.0.0.1:8080/v1#model or llamacpp:/path/model.gguf",
+                      label_visibility="collapsed")
+    # A configured or typed LLM that cannot run is left out of the choices above; say why,
+    # with the fix, rather than let it vanish.
+    for spec in dict.fromkeys(filter(None, (configured_llm(), typed_llm()))):
+        if problem := backend_problem(spec):
+            st.caption(f":material/warning: {problem}")
 
 
 def _keep_known(key: str, known: set[str]) -> None:

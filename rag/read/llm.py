@@ -16,8 +16,16 @@ from pathlib import Path
 
 # ~220 tokens: three short sentences of answer, or a three-sentence translation.
 MAX_ANSWER_TOKENS = 220
-# Where `make llm` puts the model (scripts/llm_setup.sh).
-DEFAULT_MODEL = Path(os.environ.get("RAG_LLM_CACHE", Path.home() / ".cache/rag-llm")) / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+
+def default_model() -> Path:
+    """Where `make llm` puts the model (scripts/llm_setup.sh), read at call time: the UI
+    (and its tests) look for it in the cache the environment names now."""
+    return Path(os.environ.get("RAG_LLM_CACHE", Path.home() / ".cache/rag-llm")) / MODEL_FILE
+
+
+DEFAULT_MODEL = default_model()  # as of import, for the CLI
 
 Token = Callable[[str], None]
 
