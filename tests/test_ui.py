@@ -18,7 +18,7 @@ from rag.clean import clean
 from rag.load import load_path
 from rag.pipeline import RAG
 from rag.read import AnswerSentence
-from rag.read.llm import DEFAULT_MODEL, backend_problem
+from rag.read.llm import backend_problem, default_model
 from tests.conftest import BOTH_STORES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def offers_modes(at: AppTest) -> bool:
 
 
 def test_answer_modes_offered_are_those_that_can_run_here(app):
-    llm_runs = backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None
+    llm_runs = backend_problem(f"llamacpp:{default_model()}") is None
     modes = app.sidebar.radio(key="answer_mode") if llm_runs else None
     if llm_runs:
         assert modes.options == [  # as shown
@@ -157,7 +157,7 @@ def test_answer_modes_offered_are_those_that_can_run_here(app):
         ]
         assert modes.value == "extractive", "quotes are the default: they need no LLM"
         modes.set_value("translate").run()
-        assert app.sidebar.selectbox(key="llm_choice").value == f"llamacpp:{DEFAULT_MODEL}"
+        assert app.sidebar.selectbox(key="llm_choice").value == f"llamacpp:{default_model()}"
     else:
         assert not offers_modes(app)
         assert any("run `make llm`" in c.value for c in app.sidebar.caption)
@@ -180,8 +180,8 @@ def test_without_an_llm_only_quotes_are_offered_and_how_to_enable_the_rest(writa
     ask(at, RUSSIA_2021)
     assert not at.error and answers(at) and any("quoted from the articles" in c.value for c in at.main.caption)
 
-    if backend_problem(f"llamacpp:{DEFAULT_MODEL}") is None:  # a model typed in by its path is offered at once
-        at.sidebar.text_input(key="llm_spec").set_value(f"llamacpp:{DEFAULT_MODEL}").run()
+    if backend_problem(f"llamacpp:{default_model()}") is None:  # a model typed in by its path is offered at once
+        at.sidebar.text_input(key="llm_spec").set_value(f"llamacpp:{default_model()}").run()
         assert at.sidebar.radio(key="answer_mode").options[1] == "Quote and translate into English"
 
 

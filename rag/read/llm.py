@@ -25,8 +25,6 @@ def default_model() -> Path:
     return Path(os.environ.get("RAG_LLM_CACHE", Path.home() / ".cache/rag-llm")) / MODEL_FILE
 
 
-DEFAULT_MODEL = default_model()  # as of import, for the CLI
-
 Token = Callable[[str], None]
 
 
