@@ -22,7 +22,7 @@ from rag.embed import Embedder, canonical_spec, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_paths
-from rag.read import CANDIDATE_PASSAGES, Answer, Reader, load_chat_model, make_reader, reader_for, render
+from rag.read import CANDIDATE_PASSAGES, Answer, Reader, load_chat_model, make_reader, reader_for
 from rag.retrieve import Hit, Retriever
 from rag.store import (
     DEFAULT_STORE,
@@ -254,9 +254,7 @@ class RAG:
         )
         _unless_filtered_out(hits, filters)
         reader = self.reader(mode, analysis.language, chat_model, llm_spec)
-        # With an LLM, an English question is also judged in Vietnamese (rag.read.rendering).
-        rendering = render(chat_model, self.retriever, self.embedder, question, analysis)
-        answer = reader.answer(question, analysis, hits, vector, on_token=on_token, rendering=rendering)
+        answer = reader.answer(question, analysis, hits, vector, on_token=on_token)
         answer.passages = hits[:k]
         excluded = _dates_filtered_out(analysis.dates, filters)
         if excluded:

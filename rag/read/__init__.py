@@ -27,7 +27,6 @@ from rag.read.answer import ABSTAIN_MESSAGE, Answer, AnswerSentence, Citation
 from rag.read.extractive import ExtractiveReader
 from rag.read.generate import GenerateReader
 from rag.read.llm import backend_problem, configured_llm, load_chat_model
-from rag.read.rendering import Rendering, render
 from rag.read.select import CANDIDATE_PASSAGES
 from rag.read.translate import TranslateReader
 from rag.retrieve import Hit, QueryAnalysis
@@ -38,7 +37,7 @@ NEEDS_LLM = ("translate", "generate")
 
 __all__ = [
     "ABSTAIN_MESSAGE", "CANDIDATE_PASSAGES", "MODES", "NEEDS_LLM", "Answer", "AnswerSentence", "Citation", "Reader",
-    "Rendering", "backend_problem", "configured_llm", "load_chat_model", "make_reader", "reader_for", "render",
+    "backend_problem", "configured_llm", "load_chat_model", "make_reader", "reader_for",
 ]
 
 
@@ -47,7 +46,7 @@ class Reader(Protocol):
 
     def answer(
         self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray,
-        on_token: Callable[[str], None] | None = None, rendering: Rendering | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer: ...
 
 

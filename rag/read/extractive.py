@@ -16,7 +16,6 @@ from rag.read import gate
 from rag.read.answer import Answer, AnswerSentence, abstention
 from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
-from rag.read.rendering import Rendering
 from rag.read.select import Candidate, answer_type, candidates
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
@@ -47,13 +46,11 @@ class ExtractiveReader:
         self.store = store
         self.embedder = embedder  # for sentence vectors not embedded yet (ArticleReader)
 
-    def select(self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray,
-               rendering: Rendering | None = None) -> Selection:
+    def select(self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray) -> Selection:
         """The gate's verdict and, unless it abstains, the sentences to quote."""
         articles = ArticleReader(self.store, self.embedder)
         kind = answer_type(question)
-        found = candidates(analysis, hits, query_vector, articles, kind, rendering.vector if rendering else None)
-        verdict = gate.check(analysis, hits, found, self.store, kind, rendering.analysis if rendering else None)
+        verdict = gate.check(analysis, hits, candidates(analysis, hits, query_vector, articles, kind), self.store, kind)
         if verdict.abstain:
             return Selection(articles, verdict, [])
         best = verdict.usable[0].score
@@ -65,9 +62,9 @@ class ExtractiveReader:
 
     def answer(
         self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray,
-        on_token: Callable[[str], None] | None = None, rendering: Rendering | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        selection = self.select(question, analysis, hits, query_vector, rendering)
+        selection = self.select(question, analysis, hits, query_vector)
         if selection.verdict.abstain:
             return abstention(question, analysis.language, hits, selection.verdict.signals, selection.verdict.reason)
         citations = Citations(selection.articles)

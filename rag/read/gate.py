@@ -9,8 +9,9 @@ Four reasons to abstain:
    terms found in the top three passages. "Việt Nam và Pháp … nhà máy điện hạt nhân"
    finds "Việt Nam" but not "Pháp" or "hạt nhân", which the cosine alone cannot tell
    apart from a paraphrase. Not used for English: glossary translations are too loose
-   ("France" -> "pháp" also matches "pháp lý"). With an LLM, an English question is
-   judged by its Vietnamese rendering instead (rag.read.rendering), on rules 1 and 2.
+   ("France" -> "pháp" also matches "pháp lý"). Nor did judging an English question by
+   its Vietnamese rendering from the local LLM separate answerable from unanswerable
+   questions (README "Answers": measured, then left out).
 3. **Wrong period.** The question names a year or month, and no candidate sentence is
    dated then (rag.read.select's date rule): "What did Vietnam and the EU agree in
    2023?" over articles from 2021 and 2024 and undated ones.
@@ -50,27 +51,19 @@ class Verdict:
         return self.reason is not None
 
 
-def check(analysis: QueryAnalysis, hits: list[Hit], candidates: list[Candidate], store: Store, kind: str | None,
-          rendering: QueryAnalysis | None = None) -> Verdict:
-    """``rendering``: the analysis of an English question's Vietnamese rendering
-    (rag.read.rendering); the candidates then carry its cosines, and rule 1 and 2 judge
-    it with the Vietnamese thresholds."""
+def check(analysis: QueryAnalysis, hits: list[Hit], candidates: list[Candidate], store: Store, kind: str | None) -> Verdict:
     fitting = [c for c in candidates if c.fits_date]
-    judged = rendering or analysis
     signals = {
         # Over the sentences that may be used: a close sentence from 2021 is no evidence
         # for a question about 2023.
         "cosine": max((c.cosine for c in fitting), default=0.0),
-        "coverage": coverage(judged, hits[:COVERAGE_PASSAGES], store),
+        "coverage": coverage(analysis, hits[:COVERAGE_PASSAGES], store),
         "date_fit": float(bool(fitting)),
     }
-    if rendering is not None:
-        signals["rendering_cosine"] = max((c.rendering_cosine or 0.0 for c in fitting), default=0.0)
     if not fitting:
         return Verdict([], signals, f"No passage is dated {', '.join(analysis.dates)}.")
-    min_cosine, min_coverage = ABSTAIN_BELOW.get(judged.language, ABSTAIN_BELOW["vi"])
-    cosine = signals["rendering_cosine"] if rendering is not None else signals["cosine"]
-    if cosine < min_cosine or signals["coverage"] < min_coverage:
+    min_cosine, min_coverage = ABSTAIN_BELOW.get(analysis.language, ABSTAIN_BELOW["vi"])
+    if signals["cosine"] < min_cosine or signals["coverage"] < min_coverage:
         return Verdict([], signals, "No passage is close enough to the question.")
     if kind in REQUIRED_TYPES:
         typed = [c for c in fitting if c.has_type and c.score >= fitting[0].score - TYPE_MARGIN]

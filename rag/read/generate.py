@@ -37,7 +37,6 @@ from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader
 from rag.read.llm import stream
-from rag.read.rendering import Rendering
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 from rag.text import EN_STOPWORDS, VI_STOPWORDS, detect_language, fold, lexical_tokens, split_sentences, words
@@ -86,10 +85,9 @@ class GenerateReader:
         self.extractive = ExtractiveReader(store, embedder)
 
     def answer(
-        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None,
-        rendering: Rendering | None = None,
+        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
     ) -> Answer:
-        selection = self.extractive.select(question, analysis, hits, query_vector, rendering)
+        selection = self.extractive.select(question, analysis, hits, query_vector)
         verdict = selection.verdict
         if verdict.abstain:  # the model is not asked
             return abstention(question, analysis.language, hits, verdict.signals, verdict.reason)

@@ -114,30 +114,23 @@ class Candidate:
     span: tuple[int, int]  # the whole sentence, article offsets
     fits_date: bool
     has_type: bool
-    rendering_cosine: float | None = None  # cosine to the question's Vietnamese rendering, when there is one
 
 
 def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, articles: ArticleReader,
-               kind: str | None, rendering_vector: np.ndarray | None = None) -> list[Candidate]:
+               kind: str | None) -> list[Candidate]:
     """Every sentence of the top passages, best first, with the two rules' verdicts
     (the gate, not this function, drops what they rule out)."""
     hits = hits[:CANDIDATE_PASSAGES]
     articles.load(h.chunk.doc_id for h in hits)  # sentences not embedded yet: one call for all
-    rows: dict[tuple[str, tuple[int, int]], list] = {}  # (doc, sentence) -> [hit, span, cosine, rendering cosine]
+    rows: dict[tuple[str, tuple[int, int]], list] = {}  # (doc, sentence) -> [hit, span, cosine]
     for hit in hits:
         pieces, vectors = articles.sentences(hit.chunk)
-        if not pieces:
-            continue
-        cosines = vectors @ query_vector
-        rendered = vectors @ rendering_vector if rendering_vector is not None else [None] * len(pieces)
-        for piece, cosine, other in zip(pieces, cosines, rendered):
+        for piece, cosine in zip(pieces, vectors @ query_vector if pieces else []):
             span = articles.whole_sentence(hit.chunk.doc_id, piece)
-            row = rows.setdefault((hit.chunk.doc_id, span), [hit, span, -1.0, None])
+            row = rows.setdefault((hit.chunk.doc_id, span), [hit, span, -1.0])
             # Overlapping chunks share a sentence, and a long sentence has several pieces:
-            # one candidate per sentence, with its best piece's cosines.
+            # one candidate per sentence, with its best piece's cosine.
             row[2] = max(row[2], float(cosine))
-            if other is not None:
-                row[3] = max(row[3] if row[3] is not None else -1.0, float(other))
     terms_of = {key: set(lexical_tokens(articles.text(key[0])[key[1][0] : key[1][1]])) for key in rows}
     # The question's date picks passages; inside them it is context, not what the answer
     # is about, so "2021" does not count as a matching term.
@@ -146,7 +139,7 @@ def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarra
     weights = _local_term_weights(terms_asked, list(terms_of.values()))
     total = sum(weights.values()) or 1.0
     out = []
-    for key, (hit, span, cosine, rendering_cosine) in rows.items():
+    for key, (hit, span, cosine) in rows.items():
         terms = terms_of[key]
         sentence = articles.text(hit.chunk.doc_id)[span[0] : span[1]]
         mentioned = facts.dates(sentence, hit.chunk.date)
@@ -154,7 +147,7 @@ def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarra
         score = (cosine + LEXICAL_BONUS * sum(w for t, w in weights.items() if t in terms) / total
                  + DATE_MATCH_BONUS * hit.date_match + TYPE_BONUS * typed)
         fits = fits_dates(analysis.dates, sorted(mentioned), hit.chunk.date)
-        out.append(Candidate(score, cosine, hit, span, fits, typed, rendering_cosine))
+        out.append(Candidate(score, cosine, hit, span, fits, typed))
     out.sort(key=lambda c: -c.score)
     return out
 

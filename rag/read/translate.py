@@ -22,7 +22,6 @@ from rag.read.answer import Answer, AnswerSentence, abstention
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader, evidence_language, render
 from rag.read.llm import translate
-from rag.read.rendering import Rendering
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
 
@@ -43,12 +42,11 @@ class TranslateReader:
         self.spec = spec
 
     def answer(
-        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None,
-        rendering: Rendering | None = None,
+        self, question: str, analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarray, on_token: Token | None = None
     ) -> Answer:
         if analysis.language != "en":  # the evidence is already in the question's language
-            return self.extractive.answer(question, analysis, hits, query_vector, on_token, rendering)
-        selection = self.extractive.select(question, analysis, hits, query_vector, rendering)
+            return self.extractive.answer(question, analysis, hits, query_vector, on_token)
+        selection = self.extractive.select(question, analysis, hits, query_vector)
         if selection.verdict.abstain:
             return abstention(question, analysis.language, hits, selection.verdict.signals, selection.verdict.reason)
         citations = Citations(selection.articles)
