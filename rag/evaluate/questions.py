@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 from rag.dates import query_dates
 from rag.evaluate import metrics as m
-from rag.text import detect_language, split_sentences
+from rag.text import detect_language, has_vietnamese_marks, split_sentences
 
 if TYPE_CHECKING:
     from rag.pipeline import RAG
@@ -280,14 +280,26 @@ def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k
     row.update(answer=answer.answer, abstained=answer.abstained, detected_lang=answer.language, correct=correct,
                citations=[c.chunk_id for c in answer.citations], citation_relevant=cited,
                n_sentences=len(answer.sentences), unsupported=sum(not s.supported for s in answer.sentences),
+               translated=sum(s.original is not None for s in answer.sentences),
+               translations_kept=sum(s.original is not None and not s.flags for s in answer.sentences),
                language_match=None if answer.abstained else answer_language(answer.answer) == ("en" if q.lang == "en" else "vi"))
     row.update(citation_trust(rag, q.question, [] if answer.abstained else answer.citations, sentences))
     return row
 
 
+# Share of an answer's words with Vietnamese diacritics at which it reads as Vietnamese.
+# A name kept in an English sentence ("Ngã Tư Vọng", "Trần Thanh Mẫn") is a few words of
+# fifteen; a Vietnamese sentence has marks on most of its words.
+VIETNAMESE_WORD_SHARE = 0.3
+
+
 def answer_language(text: str) -> str:
     """'en' or 'vi': what an answer is written in."""
-    return "en" if detect_language(text) == "en" else "vi"
+    tokens = re.findall(r"[^\W\d_]+", re.sub(r"\[\d+\]", " ", text))
+    if not tokens:
+        return "en" if detect_language(text) == "en" else "vi"
+    marked = sum(has_vietnamese_marks(t) for t in tokens)
+    return "vi" if marked >= VIETNAMESE_WORD_SHARE * len(tokens) or detect_language(text) == "vi-nodiac" else "en"
 
 
 def citation_trust(rag: RAG, question: str, citations: Sequence[Citation], sentences: SentenceCache) -> dict:
@@ -371,6 +383,9 @@ def answer_summary(rows: Sequence[dict]) -> dict:
         # answers written in the question's language (extractive answers quote Vietnamese).
         "unsupported_rate": m.ratio(sum(r["unsupported"] for r in answered), sum(r["n_sentences"] for r in answered)),
         "language_match": m.ratio(sum(bool(r["language_match"]) for r in answered), len(answered)),
+        # Translate mode: share of translated sentences whose numbers, dates and names all
+        # survived (rag.read.facts); the others are shown in the original, flagged.
+        "translations_kept": m.ratio(sum(r["translations_kept"] for r in answered), sum(r["translated"] for r in answered)),
         # Trust in the citations: counted over answered questions (abstentions cite nothing).
         "wrong_year_citations": sum(r["wrong_year_citations"] or 0 for r in answered),
         "wrong_year_rate": m.ratio(sum(r["wrong_year_citations"] or 0 for r in answered),

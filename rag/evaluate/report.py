@@ -8,7 +8,7 @@ metrics.json (both kinds of run; ``meta.kind`` is "questions" or "xquad")::
 
     configs.<config>.overall / .by_lang.<lang>   R@1 R@3 R@5 R@10 MRR nDCG@10 n
     answers.overall / .by_lang.<lang>            questions: accuracy abstention_precision abstention_recall
-                                                 citation_precision citation_coverage language_match
+                                                 citation_precision citation_coverage language_match translations_kept
                                                  wrong_year_citations (a count) wrong_year_rate
                                                  whole_sentence_quotes n n_year_citations ...
                                                  xquad: exact_match f1 answer_in_sentence abstention_rate ...
@@ -57,6 +57,7 @@ METRIC_HELP: dict[str, str] = {
     "citation_coverage": "correct answers with at least one relevant citation",
     "unsupported_rate": "answer sentences no passage supports (generated answers)",
     "language_match": "answers in the question's language (vi-nodiac: Vietnamese)",
+    "translations_kept": "translated sentences that kept every number, date and name",
     "wrong_year_citations": "citations of an article from a year not asked; goal 0",
     "wrong_year_rate": "wrong-year citations / citations of answers to year questions",
     "whole_sentence_quotes": "quoted pieces that are whole sentences of the article",
