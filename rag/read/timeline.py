@@ -129,12 +129,15 @@ def _entity(key: str, language: str = "vi") -> Entity:
     return Entity(key, name, vietnamese.title(), (key, fold(vietnamese), *_EXTRA_FORMS.get(key, ())))
 
 
-def _entities(folded: str, language: str) -> list[Entity]:
+def _entities(question: str, folded: str, language: str) -> list[Entity]:
+    # With marks, Vietnamese names are matched as written ("Nga" is not "Ngã"); without,
+    # "nga" before "tu"/"ba" is a crossroads ("ngã tư"), not Russia.
+    text = question.lower() if language == "vi" else folded
     found = []
     for key in _COUNTERPARTS:
         vietnamese = GLOSSARY[key][0]
-        forms = (key, fold(vietnamese), *_EXTRA_FORMS.get(key, ()))
-        hits = [m.start() for form in forms for m in re.finditer(rf"\b{re.escape(form)}\b", folded)]
+        forms = (key, vietnamese if language == "vi" else fold(vietnamese), *_EXTRA_FORMS.get(key, ()))
+        hits = [m.start() for form in forms for m in re.finditer(rf"(?<!\w){re.escape(form)}(?!\w)(?!\s+(?:tu|ba)\b)", text)]
         if hits:
             name = key.title() if language == "en" else vietnamese.title()
             found.append((min(hits), Entity(key, name, vietnamese.title(), forms)))
@@ -147,7 +150,7 @@ def question_shape(question: str) -> Shape | None:
     language = detect_language(question)
     years = list(dict.fromkeys(re.findall(rf"(?<![\d/.,]){_YEAR}(?![\d/.,]\d)", folded)))
     ranged = _RANGE.search(folded)
-    entities = _entities(folded, language)
+    entities = _entities(question, folded, language)
     kind = None
     if len(entities) >= 2 and (_COMPARE.search(folded) or re.search(r"\b(?:with|voi)\b.*\b(?:and|va)\s+(?:with |voi )?", folded)):
         kind = "comparison"
@@ -291,7 +294,7 @@ class TimelineReader:
         hits = self.retriever.search(asked, k=CANDIDATE_PASSAGES, filters=filters, query_vector=vector, analysis=analysis)
         self.passages += hits
         selection = self.extractive.select(asked, analysis, hits, vector)
-        usable = [c for c in selection.verdict.usable if self._about(c, entity, others, selection.articles)]
+        usable = _titled([c for c in selection.verdict.usable if self._about(c, entity, others, selection.articles)], [entity])
         if not usable:
             message = {"en": f"No article says anything about this for {entity.name}.",
                        "vi": f"Không có bài viết nào nói về điều này với {entity.name}."}
@@ -305,7 +308,7 @@ class TimelineReader:
         if not entities:
             return usable
         others = [_entity(key) for key in _COUNTERPARTS if key not in {e.key for e in entities}]
-        return [c for c in usable if any(self._about(c, e, others, articles) for e in entities)]
+        return _titled([c for c in usable if any(self._about(c, e, others, articles) for e in entities)], entities)
 
     @staticmethod
     def _about(c: Candidate, entity: Entity, others: list[Entity], articles: ArticleReader) -> bool:
@@ -365,6 +368,13 @@ def render(groups: list[tuple[str, list[AnswerSentence], str | None]], change: s
     if change:
         lines.append(change)
     return "\n".join(lines)
+
+
+def _titled(usable: list[Candidate], entities: list[Entity]) -> list[Candidate]:
+    """The candidates from articles about the counterpart (its name in the title) when
+    there are any: a passing paragraph on Russia in a page about Japan is weaker
+    evidence than the articles about Russia."""
+    return [c for c in usable if any(e.mentioned_in(c.hit.chunk.title) for e in entities)] or usable
 
 
 def _nothing(language: str) -> str:
