@@ -231,7 +231,8 @@ class TimelineReader:
             evidence_language=evidence_language(language) if not (language == "en" and self.chat_model) else None,
         )
         answer.timeline, answer.comparison = timeline, comparison
-        answer.change = self._change(groups, language) if points and self.chat_model is not None and len(groups) > 1 else None
+        if points and self.chat_model is not None:
+            answer.change = self._change(groups, language, shape.kind == "comparison")
         answer.answer = render(groups, answer.change) if points else ABSTAIN_MESSAGE["en" if language == "en" else "vi"]
         if not points:
             answer.note = " ".join(n for _, _, n in groups if n) or None
@@ -341,20 +342,25 @@ class TimelineReader:
         else:
             point.flags = check.flags() if check else ["the translation is missing"]
 
-    def _change(self, groups: list[tuple[str, list[AnswerSentence], str | None]], language: str) -> str | None:
-        """One line on what changed, from the cited points only; None when the LLM's line
-        states a number or date that no point states."""
+    def _change(self, groups: list[tuple[str, list[AnswerSentence], str | None]], language: str, compare: bool = False) -> str | None:
+        """One line on what changed, from the cited points only. Kept only when it cites
+        points of two periods or more, cites no point that is not there, and states no
+        number or date that no point states; else None (left out)."""
         lines = [f"{label}: " + " ".join(f"{p.text} [{p.citations[0]}]" for p in points) for label, points, _ in groups if points]
         if len(lines) < 2:
             return None
         target = "English" if language == "en" else "Vietnamese"
-        prompt = (f"Below are dated points from news articles, each followed by its citation [n]. In one sentence in {target}, "
-                  "say what changed from the first to the last, using only these points, and keep their [n]. Add nothing else.")
+        what = "how the counterparts differ" if compare else "what changed from the first period to the last"
+        prompt = (f"You compare points from news articles. Write ONE sentence in {target} that says {what}, "
+                  "using only facts stated in the points. Put the [n] of its point after each fact. "
+                  "Add no other facts, no opinions, no introduction.")
         reply = " ".join(stream(self.chat_model, [("system", prompt), ("human", "\n".join(lines))]).split())
-        if not reply:
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", reply)}
+        period_of = {n: i for i, (_, points, _) in enumerate(groups) for p in points for n in p.citations}
+        if not cited or not cited <= set(period_of) or len({period_of[n] for n in cited}) < 2:
             return None
-        points_text = " ".join(lines)
-        if not facts.numbers(re.sub(r"\[\d+\]", "", reply)) <= facts.numbers(re.sub(r"\[\d+\]", "", points_text)):
+        bare, source = re.sub(r"\[\d+\]", "", reply), re.sub(r"\[\d+\]", "", " ".join(lines))
+        if not facts.numbers(bare) <= facts.numbers(source) or not facts.dates(bare, None, True) <= facts.dates(source, None, True):
             return None
         return reply
 
