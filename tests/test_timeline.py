@@ -31,6 +31,7 @@ COMPARE = [
     "What has Vietnam agreed with Japan and with Russia?",
     "Việt Nam đã thỏa thuận những gì với Nhật Bản và với Nga?",
     "viet nam da thoa thuan nhung gi voi nhat ban va voi nga?",
+    "So sánh hợp tác quốc phòng của Việt Nam với Nhật Bản và Nga",
 ]
 WHEN = [
     "When did Vietnam's defence minister meet his Russian counterpart?",

@@ -44,6 +44,7 @@ from rag.store import Filters, Store
 from rag.text import detect_language, fold
 
 MAX_POINTS = 3
+_STOPS = (".", "!", "?", "…", "\"", "”", ")", ";")
 # Points of one period: sentences of its best article scoring nearly as well as its best.
 POINT_MARGIN = 0.05
 # Periods found among the passages (no year named): articles with a usable sentence this close to the best one.
@@ -278,6 +279,7 @@ class TimelineReader:
         return self._points(period, usable, language)
 
     def _points(self, period: str | None, usable: list[Candidate], language: str) -> Period:
+        usable = self._sentences(usable)
         if not usable:
             where = {"en": f"dated {period}", "vi": f"năm {period}" if period and len(period) == 4 else f"ngày {period}"}
             return Period(period, None, None, [], NO_EVIDENCE["en" if language == "en" else "vi"].format(
@@ -290,6 +292,7 @@ class TimelineReader:
     # -------------------------------------------------------- counterparts
     def _side(self, question: str, entity: Entity, others: list[Entity], filters: Filters | None, language: str) -> Side:
         asked = entity_question(question, entity, others)
+        asked = _topic(asked, fold(asked), "side")  # without "compare", "so sánh": words no article holds
         vector = self.embedder.embed_queries([asked])[0]
         analysis = self.retriever.analyse(asked)
         hits = self.retriever.search(asked, k=CANDIDATE_PASSAGES, filters=filters, query_vector=vector, analysis=analysis)
@@ -300,8 +303,8 @@ class TimelineReader:
             message = {"en": f"No article says anything about this for {entity.name}.",
                        "vi": f"Không có bài viết nào nói về điều này với {entity.name}."}
             return Side(entity.name, [], note=message["en" if language == "en" else "vi"])
-        best = usable[0].score
-        chosen = [c for c in usable if c.score >= best - POINT_MARGIN][:MAX_POINTS]
+        usable = self._sentences(usable)
+        chosen = [c for c in usable if c.score >= usable[0].score - POINT_MARGIN][:MAX_POINTS]
         return Side(entity.name, self._cite(chosen), list(dict.fromkeys(c.hit.chunk.doc_id for c in chosen)))
 
     def _about_any(self, usable: list[Candidate], entities: list[Entity], articles: ArticleReader) -> list[Candidate]:
@@ -321,6 +324,14 @@ class TimelineReader:
         return entity.mentioned_in(c.hit.chunk.title) and not any(o.mentioned_in(sentence) for o in others)
 
     # ------------------------------------------------------------- shared
+    def _sentences(self, usable: list[Candidate]) -> list[Candidate]:
+        """Sentences before headings: a heading ("Tiếp tục thúc đẩy quan hệ …", no final
+        stop) often reads closest to a topic, yet says nothing that happened."""
+        def ends(c: Candidate) -> bool:
+            return self.citations.articles.text(c.hit.chunk.doc_id)[c.span[0] : c.span[1]].rstrip().endswith(_STOPS)
+
+        return [c for c in usable if ends(c)] or usable
+
     def _cite(self, chosen: list[Candidate]) -> list[AnswerSentence]:
         chosen = sorted(chosen[:MAX_POINTS], key=lambda c: (c.hit.chunk.doc_id, c.span[0]))
         points = []
