@@ -274,7 +274,24 @@ def answer_json(a: Answer) -> dict:
              "text": c.text, "quote": c.quote}
             for c in a.citations
         ],
-    }
+    } | structure_json(a)
+
+
+def structure_json(a: Answer) -> dict:
+    """A timeline or comparison answer's structure (rag.read.timeline); {} for others."""
+    def points(ps) -> list[dict]:
+        return [{"text": p.text, "citations": p.citations, "original": p.original, "flags": p.flags} for p in ps]
+
+    out: dict = {}
+    if a.timeline is not None:
+        out["timeline"] = [{"date": p.date, "doc_id": p.doc_id, "title": p.title, "points": points(p.points), "note": p.note}
+                           for p in a.timeline]
+    if a.comparison is not None:
+        out["comparison"] = [{"entity": s.entity, "doc_ids": s.doc_ids, "points": points(s.points), "note": s.note}
+                             for s in a.comparison]
+    if a.timeline is not None or a.comparison is not None:
+        out["change"] = a.change
+    return out
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_paths
 from rag.read import CANDIDATE_PASSAGES, Answer, Reader, load_chat_model, make_reader, reader_for
+from rag.read.timeline import TimelineReader, question_shape
 from rag.retrieve import Hit, Retriever
 from rag.store import (
     DEFAULT_STORE,
@@ -247,6 +248,10 @@ class RAG:
         mode = mode or self.mode
         if history and is_follow_up(question):
             question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
+        shape = question_shape(question)
+        if shape is not None and mode in (None, "extractive", "translate"):
+            # Timelines, changes between dates, comparisons: one retrieval per period or counterpart.
+            return TimelineReader(self.store, self.embedder, self.retriever, chat_model, llm_spec).answer(question, shape, k, filters)
         vector = self.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.pop("lexical_weight", None))
         hits = self.retriever.search(

@@ -190,3 +190,64 @@ def test_evaluation_tables_fit_at_1400_px(server, driver, writable_index, tmp_pa
     assert driver.save_screenshot(str(shot))
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT.with_name("evaluation.png"))
+
+
+TIMELINE_QUESTION = "How did Vietnam–Russia defence cooperation change between 2021 and 2024?"
+RUSSIA_2024 = "2fda3e61c4dbe223"
+
+
+def test_timeline_answer_reads_at_desktop_and_phone_width(server, driver, tmp_path):
+    """A change-between-dates question: the dates on the left, each with its cited points
+    and cards (2021: the 2021 article, 2024: the 2024 one); at a phone's 390 px the page
+    does not scroll sideways and each date sits above its points."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 90)
+    driver.get(server)
+    chat_input = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]')))
+    chat_input.send_keys(TIMELINE_QUESTION)
+    chat_input.send_keys(Keys.ENTER)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".qa-tl-date")) == 2)
+    wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, f'.qa-card[data-doc-id="{RUSSIA_2024}"]')))
+    dates = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-date")
+    assert [d.get_attribute("data-date") for d in dates] == ["2021", "2024"]
+    points = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-points")
+    assert [p.get_attribute("data-period") for p in points] == ["2021", "2024"]
+    # Desktop: the date is left of its points, on the same row.
+    assert dates[0].rect["x"] + dates[0].rect["width"] <= points[0].rect["x"] + 1
+    assert abs(dates[0].rect["y"] - points[0].rect["y"]) < 40
+    # Each period's cards follow its points: 2021's cite the 2021 article, before 2024's date.
+    cards = driver.find_elements(By.CSS_SELECTOR, ".qa-card")
+    first_2024 = dates[1].rect["y"]
+    assert {c.get_attribute("data-doc-id") for c in cards if c.rect["y"] < first_2024} == {RUSSIA_DOC}
+    assert {c.get_attribute("data-doc-id") for c in cards if c.rect["y"] > first_2024} == {RUSSIA_2024}
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+
+    driver.set_window_size(1400, 1900)
+    time.sleep(1)
+    # The chat keeps itself scrolled to the bottom; the shot starts at the question.
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", driver.find_element(By.CSS_SELECTOR, ".qa-question"))
+    time.sleep(0.5)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shot = tmp_path / "timeline.png"
+    assert driver.save_screenshot(str(shot))
+    shutil.copyfile(shot, SCREENSHOT.with_name("timeline.png"))
+
+    driver.set_window_size(390, 1500)
+    time.sleep(1.5)  # the columns stack after the resize
+    width = driver.execute_script("return window.innerWidth;")
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+    assert width <= 420 and overflow <= 1, f"the page scrolls sideways by {overflow} px at {width} px"
+    dates = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-date")
+    points = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-points")
+    assert dates[0].rect["y"] + dates[0].rect["height"] <= points[0].rect["y"] + 1, "at phone width the date sits above its points"
+    for element in points + driver.find_elements(By.CSS_SELECTOR, ".qa-card"):
+        assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width + 1
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", driver.find_element(By.CSS_SELECTOR, ".qa-question"))
+    time.sleep(0.5)
+    shot = tmp_path / "timeline-phone.png"
+    assert driver.save_screenshot(str(shot))
+    shutil.copyfile(shot, SCREENSHOT.with_name("timeline-phone.png"))

@@ -205,8 +205,20 @@ def test_unanswerable_have_no_gold(questions):
 
 def test_answerable_have_gold(answerable):
     bad = [f"{q['id']}: gold_docs={len(q['gold_docs'])} gold_spans={len(q['gold_spans'])} answer_all={len(q['answer_all'])}"
-           for q in answerable if not (q["gold_docs"] and q["gold_spans"] and q["answer_all"])]
+           for q in answerable if not (q["gold_docs"] and q["gold_spans"] and q["answer_all"]) and not q.get("periods")]
     assert not bad, "answerable questions need >= 1 gold doc, span and answer group:\n" + "\n".join(bad)
+
+
+def test_timeline_questions_have_a_known_gold_article_per_period(questions, articles):
+    """Timeline and comparison questions (rag.evaluate.timeline) name the gold articles of
+    each period instead of spans; their gold_docs are the periods' union."""
+    timeline = [q for q in questions if q.get("periods")]
+    assert len(timeline) >= 15 and all(sum(q["lang"] == lang for q in timeline) >= 5 for lang in LANGS)
+    for q in timeline:
+        docs = [d for p in q["periods"] for d in p["gold_docs"]]
+        assert docs and all(d in articles for d in docs), q["id"]
+        assert sorted(set(docs)) == sorted(q["gold_docs"]), q["id"]
+        assert all(("date" in p) != ("entity" in p) for p in q["periods"]), q["id"]
 
 
 def test_gold_spans_are_exact_substrings_of_cleaned_text(answerable, articles):

@@ -16,6 +16,7 @@ from cards import render_card, render_passage
 from highlight import CSS, answer_body_html
 from loader import chat_model, get_rag, guarded, index_dir, index_lock, setup_logging
 from sidebar import Settings, sidebar
+from timeline import has_structure, render_structure
 
 from rag.pipeline import MAX_QUESTION_CHARS, RAG, QuestionError, check_question
 from rag.read import Answer
@@ -141,13 +142,16 @@ def render_answer(rag: RAG, answer: Answer, asked: str, settings: str, key: str)
         render_note(answer)
         if answer.evidence_language == "vi":
             st.caption(":material/translate: The quoted evidence is in Vietnamese.")
-        st.html(f'<div class="qa-answer">{answer_body_html(answer)}</div>')
-        if answer.reader != "extractive":
+        if has_structure(answer):
+            render_structure(rag, answer, key)  # a timeline or comparison: periods or counterparts, each with its cards
+        else:
+            st.html(f'<div class="qa-answer">{answer_body_html(answer)}</div>')
+        if answer.reader.startswith(("translate", "generate")):
             st.caption(reader_line(answer.reader))
         # Quotes and translations show the articles' sentences in the answer; an LLM's own
         # words do not, so its cards show the passages open.
         quoted = not answer.reader.startswith("generate")
-        for citation in answer.citations:
+        for citation in [] if has_structure(answer) else answer.citations:
             render_card(rag, citation, f"{key}-{citation.n}", quoted)
     if answer.question != asked:
         # The library completed a follow-up with the previous question's names or dates.

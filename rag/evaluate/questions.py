@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 from rag.dates import query_dates
 from rag.evaluate import metrics as m
+from rag.evaluate.timeline import check_periods, period_row, timeline_summary
 from rag.text import detect_language, has_vietnamese_marks, split_sentences
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Question:
     gold_spans: list[str] = field(default_factory=list)
     answer_all: list[list[str]] = field(default_factory=list)
     unanswerable: bool = False
+    periods: list[dict] = field(default_factory=list)  # timeline and comparison questions (rag.evaluate.timeline)
 
 
 def parse_configs(names: str | Iterable[str]) -> list[str]:
@@ -152,14 +154,20 @@ def _question(record: object, where: str) -> Question:
     groups = [[g] if isinstance(g, str) else g for g in groups]
     if not all(isinstance(g, list) and all(isinstance(a, str) for a in g) for g in groups):
         raise QuestionFileError(f"{where}: \"answer_all\" must be a list of lists of alternatives")
+    try:
+        periods = check_periods(record.get("periods"), where)
+    except ValueError as exc:
+        raise QuestionFileError(str(exc)) from exc
+    gold_docs = strings("gold_docs") or list(dict.fromkeys(d for p in periods for d in p["gold_docs"]))
     q = Question(
         id=str(record.get("id") or where.rsplit(":", 1)[-1]),
         question=text,
         lang=lang,
-        gold_docs=strings("gold_docs"),
+        gold_docs=gold_docs,
         gold_spans=strings("gold_spans"),
         answer_all=groups,
         unanswerable=bool(record.get("unanswerable", False)),
+        periods=periods,
     )
     if not q.unanswerable and not q.gold_docs:
         raise QuestionFileError(f"{where}: an answerable question needs \"gold_docs\"")
@@ -226,6 +234,7 @@ def evaluate_questions(
         "configs": {name: breakdown(answerable, lambda rows, n=name: retrieval_summary(rows, n)) for name in configs},
         "answers": breakdown(rows, answer_summary),
         "latency_ms": latency_summary(rows),
+        **({"timeline": breakdown([r for r in rows if r.get("periods")], timeline_summary)} if any(q.periods for q in questions) else {}),
         "questions": [_public_row(r) for r in rows],
         "meta": {
             "kind": "questions",
@@ -284,6 +293,8 @@ def _evaluate_one(rag: RAG, q: Question, configs: Sequence[str], primary: str, k
                translations_kept=sum(s.original is not None and not s.flags for s in answer.sentences),
                language_match=None if answer.abstained else answer_language(answer.answer) == ("en" if q.lang == "en" else "vi"))
     row.update(citation_trust(rag, q.question, [] if answer.abstained else answer.citations, sentences))
+    if q.periods:
+        row["periods"] = period_row(q.periods, answer, {c.doc_id: c.date for c in answer.citations})
     return row
 
 
@@ -353,6 +364,7 @@ def _public_row(row: dict) -> dict:
         "retrieved": row["retrieved"],
         "retrieval_ms": row["retrieval_ms"],
         "answer_ms": row["answer_ms"],
+        **({"periods": row["periods"]} if row.get("periods") else {}),
     }
 
 

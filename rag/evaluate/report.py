@@ -71,6 +71,13 @@ METRIC_HELP: dict[str, str] = {
     "n_year_questions": "answered questions that name a year",
     "n_year_citations": "citations of those answers",
     "latency": "ms per question, median (p50) and p95; rag.search, rag.ask",
+    # Timeline and comparison questions (rag.evaluate.timeline).
+    "period_coverage": "gold periods or counterparts whose answer part cites their gold article",
+    "all_periods_cited": "timeline questions with every gold period cited",
+    "order_correct": "timeline questions with periods in gold and date order",
+    "wrong_period_points": "points cited from an article of another period; goal 0",
+    "empty_periods_said": "periods with no article that the answer says have none",
+    "n_periods": "gold periods and counterparts of those questions",
 }
 PLOTS = {"recall": "recall_at_k.png", "langs": "by_language.png", "latency": "latency.png"}
 
@@ -176,6 +183,7 @@ def legend(metrics: dict) -> list[tuple[str, str]]:
     for config in (metrics.get("configs") or {}).values():
         keys += ["R@k" if k.startswith("R@") else k for k in config.get("overall", {})]
     keys += list((metrics.get("answers") or {}).get("overall", {}))
+    keys += list((metrics.get("timeline") or {}).get("overall", {}))
     keys += ["latency"] if metrics.get("latency_ms") else []
     return [(k, METRIC_HELP[k]) for k in dict.fromkeys(keys) if k in METRIC_HELP]
 
@@ -197,6 +205,11 @@ def summary_tables(metrics: dict) -> list[tuple[str, list[str], list[list[object
         columns = {"all": answers["overall"], **answers["by_lang"]}
         rows = [[key] + [c.get(key) for c in columns.values()] for key in answers["overall"]]
         tables.append((f"Answers ({metrics.get('meta', {}).get('default_config', 'hybrid')}, rag.ask)", ["figure", *columns], rows))
+    timeline = metrics.get("timeline") or {}
+    if timeline:
+        columns = {"all": timeline["overall"], **timeline["by_lang"]}
+        rows = [[key] + [c.get(key) for c in columns.values()] for key in timeline["overall"]]
+        tables.append(("Timeline and comparison questions (rag.ask)", ["figure", *columns], rows))
     latency = metrics.get("latency_ms") or {}
     if latency:
         tables.append(("Latency (ms)", list(latency), [list(latency.values())]))

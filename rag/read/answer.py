@@ -55,6 +55,11 @@ class Answer:
     # The language of the quoted evidence when it differs from the question's ("vi" for an
     # English question answered by quotes): metadata for the UI, not part of ``answer``.
     evidence_language: str | None = None
+    # Timeline and comparison questions (rag.read.timeline): the answer as a structure;
+    # ``answer`` is then its text rendering, one line per period or counterpart.
+    timeline: list | None = None  # list[rag.read.timeline.Period], in date order
+    comparison: list | None = None  # list[rag.read.timeline.Side], in the order asked
+    change: str | None = None  # what changed, written by the LLM from the cited points; None without one
 
 
 def abstention(question: str, language: str, hits: list[Hit], evidence: dict[str, float], note: str | None = None) -> Answer:
