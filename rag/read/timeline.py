@@ -36,9 +36,9 @@ from rag.read.answer import ABSTAIN_MESSAGE, Answer, AnswerSentence
 from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader, evidence_language
-from rag.read.llm import stream, translate
+from rag.read.llm import stream
 from rag.read.select import CANDIDATE_PASSAGES, Candidate
-from rag.read.translate import _english_numbers
+from rag.read.translate import translate_checked
 from rag.retrieve import Hit, QueryAnalysis, Retriever
 from rag.store import Filters, Store
 from rag.text import detect_language, fold
@@ -343,15 +343,10 @@ class TimelineReader:
 
     def _translate(self, point: AnswerSentence) -> None:
         """An English rendering of a point, kept only when it keeps the source's facts."""
-        source = point.text
         citation = self.citations.list[point.citations[0] - 1]
-        translation = translate(self.chat_model, _english_numbers(source), "Vietnamese", "English")
-        check = facts.compare(source, translation, citation.date) if translation else None
-        point.original = source
-        if check is not None and check.ok:
-            point.text = translation
-        else:
-            point.flags = check.flags() if check else ["the translation is missing"]
+        translation, point.flags = translate_checked(self.chat_model, point.text, citation.date)
+        point.original = point.text
+        point.text = translation or point.text
 
     def _change(self, groups: list[tuple[str, list[AnswerSentence], str | None]], language: str, compare: bool = False) -> str | None:
         """One line on what changed, from the cited points only. Kept only when it cites

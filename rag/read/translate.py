@@ -56,26 +56,26 @@ class TranslateReader:
             sources.append((selection.articles.text(c.hit.chunk.doc_id)[c.span[0] : c.span[1]], n, c))
         sentences = []
         for source, n, c in sources:
-            translation = self._translate(source, on_token)
-            check = facts.compare(source, translation, c.hit.chunk.date) if translation else None
-            if check is not None and check.ok:
-                sentences.append(AnswerSentence(translation, [n], True, c.cosine, original=source))
-            else:
-                flags = check.flags() if check else ["the translation is missing"]
-                sentences.append(AnswerSentence(source, [n], True, c.cosine, original=source, flags=flags))
+            translation, flags = translate_checked(self.chat_model, source, c.hit.chunk.date, on_token)
+            sentences.append(AnswerSentence(translation or source, [n], True, c.cosine, original=source, flags=flags))
         return Answer(
             question, render(sentences), False, analysis.language, citations.list, hits, evidence=selection.verdict.signals,
             sentences=sentences, reader=f"translate ({self.spec})" if self.spec else "translate",
             evidence_language=evidence_language(analysis.language),
         )
 
-    def _translate(self, source: str, on_token: Token | None) -> str | None:
-        """One sentence per call: given several numbered lines, the 1.5B model merged and
-        swapped them (a sentence's facts turned up in its neighbour's line)."""
-        translation = translate(self.chat_model, _english_numbers(source), "Vietnamese", "English", on_token)
-        if on_token and translation:
-            on_token(" ")
-        return translation
+
+def translate_checked(chat_model, source: str, published: str | None, on_token: Token | None = None) -> tuple[str | None, list[str]]:
+    """The English translation of one Vietnamese sentence and no flags, or None and what
+    the fact check found (module docstring). One sentence per call: given several
+    numbered lines, the 1.5B model merged and swapped them."""
+    translation = translate(chat_model, _english_numbers(source), "Vietnamese", "English", on_token)
+    if on_token and translation:
+        on_token(" ")
+    if not translation:
+        return None, ["the translation is missing"]
+    check = facts.compare(source, translation, published)
+    return (translation, []) if check.ok else (None, check.flags())
 
 
 def _english_numbers(text: str) -> str:
