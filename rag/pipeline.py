@@ -248,7 +248,7 @@ class RAG:
         mode = mode or self.mode
         if history and is_follow_up(question):
             question = rewrite_follow_up(chat_model, question, history) if chat_model else contextualize(question, history)
-        shape = question_shape(question)
+        shape = question_shape(question, chat_model)
         if shape is not None and mode in (None, "extractive", "translate"):
             # Timelines, changes between dates, comparisons: one retrieval per period or counterpart.
             return TimelineReader(self.store, self.embedder, self.retriever, chat_model, llm_spec).answer(question, shape, k, filters)

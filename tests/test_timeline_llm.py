@@ -42,3 +42,15 @@ def test_vietnamese_timeline_points_stay_quoted(llm_rag):
     answer = llm_rag.ask(CHANGE[1])
     assert all(p.original is None for period in answer.timeline for p in period.points)
     assert [cited_docs(answer, p.points) for p in answer.timeline] == [{RUSSIA_2021}, {RUSSIA_2024}]
+
+
+def test_the_llm_reads_a_shape_the_rules_miss(llm_rag):
+    """No shape words the rules know ("change", "timeline", "so sánh"): two years and a
+    request for both; with the LLM it is answered period by period, 2021 citing 003."""
+    from rag.read.timeline import question_shape
+
+    question = "Vietnam and Russia defence cooperation: 2021 versus 2024, what was agreed each time?"
+    assert question_shape(question) is None  # the rules alone read it as a plain question
+    shape = question_shape(question, llm_rag.chat_model)
+    assert shape is not None and shape.periods == ["2021", "2024"], shape
+    assert question_shape("How many Vietnamese students are studying in Japan?", llm_rag.chat_model) is None

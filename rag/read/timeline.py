@@ -1,8 +1,9 @@
 """Timeline and comparison answers: what changed between dates, and what each
 counterpart agreed.
 
-Four question shapes (``question_shape``, rules on folded text, so English, Vietnamese
-and Vietnamese typed without marks read alike):
+Four question shapes (``question_shape``: rules on folded text, so English, Vietnamese
+and Vietnamese typed without marks read alike; with an LLM, it is asked about the
+questions the rules leave plain that name two years or two counterparts):
 
 - ``change``: "How did … change between 2021 and 2024?", "… thay đổi thế nào từ 2021 đến 2024?"
 - ``timeline``: "Timeline of …", "Dòng thời gian …", "… qua các năm"
@@ -145,8 +146,18 @@ def _entities(question: str, folded: str, language: str) -> list[Entity]:
     return [e for _, e in sorted(found, key=lambda pair: pair[0])]
 
 
-def question_shape(question: str) -> Shape | None:
-    """The question's shape, or None for a plain question (module docstring)."""
+SHAPE_PROMPT = """Classify the question about news articles. Reply with one word:
+timeline (events over time), change (how something changed between dates), comparison (several counterparts side by side),
+or plain (anything else)."""
+# Questions the rules leave plain go to the LLM only when they have what a shape needs,
+# two years or two counterparts: any other question would pay a call for nothing. "When"
+# stays with the rules: the LLM also called one-off events ("When was the FPA signed?")
+# recurring, and those keep the plain path.
+
+
+def question_shape(question: str, chat_model=None) -> Shape | None:
+    """The question's shape, or None for a plain question (module docstring): by rules,
+    and, for a question the rules leave plain, by ``chat_model`` when one is given."""
     folded = fold(question)
     language = detect_language(question)
     years = list(dict.fromkeys(re.findall(rf"(?<![\d/.,]){_YEAR}(?![\d/.,]\d)", folded)))
@@ -161,10 +172,22 @@ def question_shape(question: str) -> Shape | None:
         kind = "timeline"
     elif _WHEN.search(folded) and not years:
         kind = "when"
+    elif chat_model is not None and (len(years) >= 2 or len(entities) >= 2):
+        kind = _llm_shape(chat_model, question, years, entities)
     if kind is None:
         return None
     periods = sorted(years) if kind in ("change", "timeline") else []
     return Shape(kind, _topic(question, folded, kind), periods, entities)
+
+
+def _llm_shape(chat_model, question: str, years: list[str], entities: list[Entity]) -> str | None:
+    """The LLM's reading of the shape, kept only when the question has what that shape
+    needs (two years for a change, two counterparts for a comparison)."""
+    reply = fold(stream(chat_model, [("system", SHAPE_PROMPT), ("human", question)]))
+    kind = next((k for k in ("timeline", "change", "comparison") if re.search(rf"\b{k}\b", reply)), None)
+    if (kind == "change" and len(years) < 2) or (kind == "comparison" and len(entities) < 2):
+        return None
+    return kind
 
 
 def _topic(question: str, folded: str, kind: str) -> str:
