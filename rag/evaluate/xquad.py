@@ -62,12 +62,34 @@ SHOWN_CHARS = 300
 Progress = Callable[[int, int], None]
 
 
+# Halves of XQuAD by article (all paragraphs of an article on one side, so no topic is
+# in both): weights and thresholds are fitted on "calibration", figures reported on
+# "report". The index always holds every paragraph; only the questions are split.
+SPLITS = ("calibration", "report")
+
+
 @dataclass
 class XQuADItem:
     id: str
     doc_id: str
     questions: dict[str, str]  # lang -> question text
     answers: list[str]  # gold answer texts in the Vietnamese paragraph
+    article: str = ""  # the Wikipedia article's title
+
+
+def split_of(article: str) -> str:
+    """The half an article belongs to: a hash of its title, so the split is the same on
+    every machine and does not move when articles are added or reordered."""
+    return SPLITS[hashlib.sha256(article.encode("utf-8")).digest()[0] % 2]
+
+
+def select_split(items: Sequence[XQuADItem], split: str | None) -> list[XQuADItem]:
+    """The questions of one half (``SPLITS``), or all of them for None."""
+    if split is None:
+        return list(items)
+    if split not in SPLITS:
+        raise ValueError(f"unknown XQuAD split '{split}'; use {' or '.join(SPLITS)}")
+    return [item for item in items if split_of(item.article) == split]
 
 
 def load_xquad(folder: str | Path, max_paragraphs: int | None = None) -> tuple[list[RawDocument], list[XQuADItem]]:
@@ -89,7 +111,7 @@ def load_xquad(folder: str | Path, max_paragraphs: int | None = None) -> tuple[l
                 questions = {"vi": qa["question"], "vi-nodiac": fold(qa["question"])}
                 if qa["id"] in english:
                     questions["en"] = english[qa["id"]]
-                items.append(XQuADItem(qa["id"], doc_id, questions, [ans["text"] for ans in qa["answers"]]))
+                items.append(XQuADItem(qa["id"], doc_id, questions, [ans["text"] for ans in qa["answers"]], title))
     return docs, items
 
 
