@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help="one query per line")
     _add_retrieval_options(p)
     p.add_argument("--mode", choices=MODES, default="hybrid")
+    add_llm_option(p, "an LLM that also translates English queries into Vietnamese (rag/query_translation.py): "
+                      "llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] (default RAG_LLM; none: no translation)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question with citations")
@@ -99,10 +101,13 @@ def add_store_option(p: argparse.ArgumentParser) -> None:
                         "milvus:PATH.db or milvus://HOST:PORT; also RAG_STORE")
 
 
+def add_llm_option(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--llm", default=configured_llm(), help=help)
+
+
 def add_llm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", default=configured_llm(),
-                   help="an LLM for translating or writing answers: llamacpp:PATH.gguf or openai:BASE_URL[#MODEL] "
-                        "(default RAG_LLM; none: extractive answers)")
+    add_llm_option(p, "an LLM for translating English queries and translating or writing answers: llamacpp:PATH.gguf or "
+                      "openai:BASE_URL[#MODEL] (default RAG_LLM; none: extractive answers, no query translation)")
     p.add_argument("--reader", choices=READERS, default=None,
                    help="extractive: quote the articles; translate: quote them and translate the quotes (needs --llm); "
                         "generate: the LLM writes the answer (needs --llm). Default: translate for English questions "
@@ -183,7 +188,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise LoadError(f"{args.file}: cannot read queries ({exc})") from exc
     if not queries:
         raise QuestionError("no query given; pass a query or --file")
-    rag = _open(args.index_dir, args.store)
+    rag = _open(args.index_dir, args.store).use_llm(args.llm)
     for query in queries:
         hits = rag.search(query, k=args.k, filters=_filters(args), mode=args.mode)
         if args.json:

@@ -22,6 +22,7 @@ from rag.embed import Embedder, canonical_spec, configured_spec, load_embedder
 from rag.followup import contextualize, is_follow_up, rewrite_follow_up
 from rag.index import prepare
 from rag.load import LoadError, RawDocument, load_file, load_paths
+from rag.query_translation import Rendering, render_question
 from rag.read import CANDIDATE_PASSAGES, Answer, Reader, load_chat_model, make_reader, reader_for
 from rag.read.timeline import TimelineReader, question_shape
 from rag.retrieve import Hit, Retriever
@@ -36,7 +37,7 @@ from rag.store import (
     index_exists,
     open_store,
 )
-from rag.text import nfc
+from rag.text import detect_language, nfc
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,17 @@ class RAG:
 
     # ---------------------------------------------------------------- read
     def search(self, query: str, k: int = 5, filters: Filters | None = None, **options) -> list[Hit]:
-        return _unless_filtered_out(self.retriever.search(check_question(query), k=check_k(k), filters=filters, **options), filters)
+        query = check_question(query)
+        rendering = self._rendering(query, self.chat_model)
+        return _unless_filtered_out(self.retriever.search(query, k=check_k(k), filters=filters, rendering=rendering, **options), filters)
+
+    @staticmethod
+    def _rendering(question: str, chat_model) -> Rendering | None:
+        """With an LLM, an English question's Vietnamese translation, which retrieval
+        uses beside the question (rag.query_translation)."""
+        if chat_model is None or detect_language(question) != "en":
+            return None
+        return render_question(chat_model, question)
 
     def ask(
         self,
@@ -255,7 +266,8 @@ class RAG:
         vector = self.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.pop("lexical_weight", None))
         hits = self.retriever.search(
-            question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
+            question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis,
+            rendering=self._rendering(question, chat_model), **options
         )
         _unless_filtered_out(hits, filters)
         reader = self.reader(mode, analysis.language, chat_model, llm_spec)

@@ -18,7 +18,8 @@ A boost, not a filter: undated articles can still answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from rag.embed import Embedder
 from rag.glossary import GLOSSARY, expand
 from rag.store import Filters, Query, Store
 from rag.text import EN_STOPWORDS, content_terms, detect_language, lexical_tokens, words
+
+if TYPE_CHECKING:  # rag.query_translation reads answers' modules, which read this one
+    from rag.query_translation import Rendering
 
 # The lexical weight at full coverage, per question language, from a sweep on XQuAD
 # (README "Retrieval"). The encoder barely reads Vietnamese typed without diacritics
@@ -106,6 +110,21 @@ class Retriever:
         weight = LEXICAL_WEIGHT[language] * coverage if lexical_weight is None else lexical_weight
         return QueryAnalysis(language, tokens, coverage, weight, query_dates(query), vocabulary)
 
+    def _with_rendering(self, vector: np.ndarray, analysis: QueryAnalysis, rendering: Rendering,
+                        lexical_weight: float | None) -> tuple[np.ndarray, QueryAnalysis]:
+        """The query vector and analysis of an English question joined with its Vietnamese
+        rendering's: the sum of both vectors (so dense scores are the sum of both cosines),
+        both sets of lexical terms, and the lexical weight the rendering earns as a
+        Vietnamese question, scaled by its weight. The dates stay the question's own."""
+        other = self.analyse(rendering.text, lexical_weight)
+        joined = _unit(vector + rendering.weight * self.embedder.embed_queries([rendering.text])[0]).astype(np.float32)
+        weight = analysis.lexical_weight if lexical_weight is not None else max(
+            analysis.lexical_weight, rendering.weight * other.lexical_weight)
+        return joined, replace(
+            analysis, tokens=list(dict.fromkeys(analysis.tokens + other.tokens)), lexical_weight=weight,
+            term_counts={**other.term_counts, **analysis.term_counts},
+        )
+
     def search(
         self,
         query: str,
@@ -116,14 +135,18 @@ class Retriever:
         use_dates: bool = True,
         query_vector: np.ndarray | None = None,
         analysis: QueryAnalysis | None = None,
+        rendering: Rendering | None = None,
     ) -> list[Hit]:
         """The top ``k`` chunks. ``query_vector`` and ``analysis`` may be passed in by a
-        caller that already computed them for the same query (``RAG.ask``)."""
+        caller that already computed them for the same query (``RAG.ask``); ``rendering``
+        is an English question's Vietnamese translation (rag.query_translation)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode '{mode}'; use one of {', '.join(MODES)}")
         analysis = analysis or self.analyse(query, lexical_weight)
         if query_vector is None:
             query_vector = self.embedder.embed_queries([query])[0]
+        if rendering is not None:
+            query_vector, analysis = self._with_rendering(query_vector, analysis, rendering, lexical_weight)
         dates = analysis.dates if use_dates else []
         terms = selective_terms(analysis.tokens, analysis.term_counts, self.store.size()) if mode != "dense" else []
         candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))
@@ -162,6 +185,11 @@ class Retriever:
                 if len(hits) == k:
                     return hits
         return hits
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def _z(values: np.ndarray) -> np.ndarray:

@@ -184,3 +184,27 @@ def test_ui_answers_with_the_llm_and_streams(writable_index, monkeypatch):
     # what the check found. Either way the Vietnamese sentence is on the page once.
     assert "[1]" in answer and answer.count("Số lưu học sinh") == 1
     assert 'class="qa-original"' in answer or "Translation check: " in answer
+
+
+class _CountingModel:
+    """The real chat model, with its calls counted (to see the cache work)."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def stream(self, messages):
+        self.calls += 1
+        return self.model.stream(messages)
+
+
+def test_an_english_query_is_also_searched_in_vietnamese(llm_rag):
+    from rag.query_translation import render_question
+
+    question = "What did Vietnam and Russia agree in 2021?"
+    hits = llm_rag.search(question, k=5)
+    assert hits[0].chunk.doc_id == "2984af66f89cc659", [h.chunk.doc_id for h in hits]
+    counting = _CountingModel(llm_rag.chat_model)
+    first = render_question(counting, "Which contest did Vietnam host for the first time in 2021?")
+    again = render_question(counting, "Which contest did Vietnam host for the first time in 2021?")
+    assert first == again and counting.calls == 1  # a repeated question costs no LLM call
+    assert render_question(counting, "Có bao nhiêu lưu học sinh?") is not None  # the caller decides the language

@@ -99,6 +99,7 @@ def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:
     bar = ProgressBar("para")
     try:
         rag = open_xquad_index(docs, cache, spec, progress=bar.stage("indexing XQuAD paragraphs"), store=args.store)
+        rag.use_llm(args.llm, args.reader)  # with an LLM, English questions are also searched in translation
     finally:
         bar.close()
     build_s = round(time.time() - started, 1)
@@ -107,7 +108,7 @@ def _run_xquad(args: argparse.Namespace, configs: list[str]) -> dict:
         progress = bar.stage("XQuAD questions")
         items = select_split(items, args.split)
         metrics = evaluate_xquad(rag, items[: args.limit], langs, configs, progress=progress, answers=not args.no_answers)
-        metrics["meta"]["split"] = args.split or "all"
+        metrics["meta"].update(split=args.split or "all", llm=args.llm)
     finally:
         bar.close()
     metrics["meta"].update(xquad_dir=str(args.xquad), cache_dir=str(cache), index_open_s=build_s)
