@@ -83,7 +83,7 @@ def has_vietnamese_marks(text: str) -> bool:
 
 # The shape of a Vietnamese syllable once folded: optional onset, vowel nucleus,
 # optional coda. Most English words do not fit it ("what", "many", "did", "agree").
-_VI_SYLLABLE = re.compile(
+VI_SYLLABLE = re.compile(
     r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?"
     r"(?:uye|uya|uyu|ieu|yeu|uoi|uou|oai|oay|oeo|uay|uai|uy|uu|ia|ie|ua|uo|ue|ui|oi|oa|oe|ai|ao|au|ay|eo|eu|iu|[aeiouy])"
     r"(?:ng|nh|ch|[cmnpt])?"
@@ -107,7 +107,7 @@ def detect_language(text: str) -> str:
     tokens = [fold(t) for i, t in enumerate(raw) if not _NUMBER.fullmatch(t) and (i == 0 or not t[0].isupper())]
     if not tokens:
         return "en"
-    syllable_share = sum(bool(_VI_SYLLABLE.fullmatch(t)) for t in tokens) / len(tokens)
+    syllable_share = sum(bool(VI_SYLLABLE.fullmatch(t)) for t in tokens) / len(tokens)
     en_share = sum(t in EN_STOPWORDS for t in tokens) / len(tokens)
     return "vi-nodiac" if syllable_share >= 0.7 and en_share < 0.25 else "en"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rag.dates import mentioned_dates
 from rag.glossary import GLOSSARY
+from rag.text import VI_SYLLABLE as _VI_SYLLABLE
 from rag.text import fold
 
 # A number: digits with group separators ("51.000", "51,000", "1 200") or a decimal
@@ -50,15 +51,18 @@ _EN_DATES = (
 # institutions ("Bộ Quốc phòng", "Đại tướng", "Thủ tướng"), which a translation renders
 # in words ("Ministry of Defence"), not names it must keep letter for letter.
 _WORD = re.compile(r"\w+(?:-\w+)*")
-_TITLE_WORDS = frozenset(fold(w) for w in (
+# Compared with their marks: folded, "Lễ" (ceremony) would strip the surname "Lê".
+_TITLE_WORDS = frozenset(w.lower() for w in (
     "Bộ Cục Ban Đại Thượng Trung Thứ Chủ Thủ Tổng Phó Ủy Hội Quân Học Viện Nhà Liên Đảng Sở Quốc Đối Chính Văn Lễ "
     "Hiệp Thỏa Hai Đoàn Tòa Cơ Công Diễn Triển Cuộc Trường Bệnh Hòa Nghị Ngày Tháng Năm Theo Tại Trong Với Các Những "
     "Đồng Thiếu Trưởng Tư Hải Không Lục Phòng Sư Lữ Binh Cảnh Hạm Tàu The A An In On At Vietnam Viet Minister General"
 ).split())
-# "Nhật Bản" -> "japan", "Liên bang Nga" -> "russia": from the glossary, read backwards.
+# "Nhật Bản" -> "japan", "Liên bang Nga" -> "russia": the glossary's places, read backwards.
+_PLACES = ("vietnam", "russia", "japan", "china", "france", "america", "korea", "laos", "cambodia", "europe", "asia",
+           "india", "australia", "germany", "britain", "africa", "moscow", "hanoi", "tokyo")
 _COUNTRY_NAMES: dict[str, set[str]] = {}
-for _english, _phrases in GLOSSARY.items():
-    for _phrase in _phrases:
+for _english in _PLACES:
+    for _phrase in GLOSSARY[_english]:
         _COUNTRY_NAMES.setdefault(fold(_phrase), set()).add(_english)
 
 
@@ -132,14 +136,23 @@ def names(text: str) -> list[str]:
         first = False
     out = []
     for run in runs:
-        at_start = run[0].startswith("^")
         words = [w.lstrip("^") for w in run]
-        while words and fold(words[0]) in _TITLE_WORDS:
-            words, at_start = words[1:], False
-        # A country in one syllable ("Nga", "Pháp") is a name too: "Russian" must survive.
-        if len(words) >= 2 or (words and not at_start and (len(words[0]) > 3 or fold(words[0]) in _COUNTRY_NAMES)):
+        # The first word of a sentence is capitalised anyway: "Người Việt Nam …" names "Việt Nam".
+        if run[0].startswith("^") and fold(" ".join(words)) not in _COUNTRY_NAMES:
+            words = words[1:]
+        while words and words[0].lower() in _TITLE_WORDS:
+            words = words[1:]
+        if len(words) >= 2 or (words and _one_word_name(words[0])):
             out.append(" ".join(words))
     return out
+
+
+def _one_word_name(word: str) -> bool:
+    """A capitalised word alone is a name when it is a country ("Nga", "Pháp": "Russian"
+    must survive) or not a Vietnamese syllable ("Shoigu", "Moskva"); otherwise it is the
+    first word of an institution's name ("Phái đoàn", "Lãnh đạo"), which is translated."""
+    folded = fold(word)
+    return folded in _COUNTRY_NAMES or not _VI_SYLLABLE.fullmatch(folded)
 
 
 def name_kept(name: str, translation: str) -> bool:
