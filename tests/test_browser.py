@@ -216,9 +216,9 @@ def test_timeline_answer_reads_at_desktop_and_phone_width(server, driver, tmp_pa
     assert [d.get_attribute("data-date") for d in dates] == ["2021", "2024"]
     points = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-points")
     assert [p.get_attribute("data-period") for p in points] == ["2021", "2024"]
-    # Desktop: the date is left of its points, on the same row.
+    # Desktop: the date is left of its points, on the same row (its top within their block).
     assert dates[0].rect["x"] + dates[0].rect["width"] <= points[0].rect["x"] + 1
-    assert abs(dates[0].rect["y"] - points[0].rect["y"]) < 40
+    assert points[0].rect["y"] - 60 <= dates[0].rect["y"] < points[0].rect["y"] + points[0].rect["height"]
     # Each period's cards follow its points: 2021's cite the 2021 article, before 2024's date.
     cards = driver.find_elements(By.CSS_SELECTOR, ".qa-card")
     first_2024 = dates[1].rect["y"]
