@@ -300,7 +300,6 @@ def test_missing_index_is_built_with_progress(tmp_path, monkeypatch):
 
 
 def test_evaluation_page_without_a_report(writable_index, tmp_path, monkeypatch):
-    pytest.importorskip("rag.evaluate.report")
     monkeypatch.setenv("RAG_INDEX_DIR", str(writable_index))
     monkeypatch.setenv("RAG_REPORTS_DIR", str(tmp_path / "reports"))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
@@ -311,7 +310,6 @@ def test_evaluation_page_without_a_report(writable_index, tmp_path, monkeypatch)
 
 
 def test_evaluation_page_runs_the_questions_and_shows_the_report(writable_index, tmp_path, monkeypatch):
-    pytest.importorskip("rag.evaluate.report")
     # The app's index holds the seeds only, so only questions on seed articles (and
     # unanswerable ones); questions on eval/articles/ need those indexed too.
     seeds = {clean(raw).doc_id for raw in load_path(ROOT / "seeds")}
