@@ -59,10 +59,6 @@ def answer_body_html(answer) -> str:
     return answer_html(answer.answer)
 
 
-def _with_refs(sentence) -> str:
-    return answer_html(f"{sentence.text} {''.join(f'[{n}]' for n in sentence.citations)}".strip())
-
-
 def translated_answer_html(sentences) -> str:
     """Each sentence in English with its [n], the Vietnamese it translates in a muted line
     under it. A translation that failed its check was replaced by the original: that is
@@ -76,7 +72,7 @@ def translated_answer_html(sentences) -> str:
             extra = f'<div class="qa-original" lang="vi">{escape(s.original)}</div>'
         else:
             extra = ""
-        parts.append(f'<div class="qa-sentence">{_with_refs(s)}{extra}</div>')
+        parts.append(f'<div class="qa-sentence">{answer_html(s.cited())}{extra}</div>')
     return "".join(parts)
 
 
@@ -85,7 +81,7 @@ def generated_answer_html(sentences) -> str:
     says, in plain words, what its check found."""
     parts = []
     for s in sentences:
-        body = _with_refs(s)
+        body = answer_html(s.cited())
         if not s.supported:
             found = "; ".join(s.flags) or "no passage supports it"
             body = (f'<span class="qa-unsupported" title="{escape(found)}">⚠ {body}</span> '

@@ -58,8 +58,7 @@ def _points(rag: RAG, points, note: str | None, cited: dict, key: str, label: st
         return
     parts = []
     for p in points:
-        refs = "".join(f"[{n}]" for n in p.citations)
-        parts.append(f'<div class="qa-tl-point">{answer_html(f"{p.text} {refs}")}</div>')
+        parts.append(f'<div class="qa-tl-point">{answer_html(p.cited())}</div>')
         if p.original and p.original != p.text:
             parts.append(f'<div class="qa-tl-original">{escape(p.original)}</div>')
     st.html(f'<div class="qa-answer qa-tl-points" data-period="{escape(label)}">{"".join(parts)}</div>')

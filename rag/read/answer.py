@@ -39,6 +39,15 @@ class AnswerSentence:
     # What the checks found wrong, in a reader's words: "420 is missing", "vague".
     flags: list[str] = field(default_factory=list)
 
+    def cited(self) -> str:
+        """The sentence followed by its citation markers: "… 51.000 người. [1]"."""
+        return f"{self.text} {''.join(f'[{n}]' for n in self.citations)}".strip()
+
+
+def render(sentences: list[AnswerSentence]) -> str:
+    """An answer's text: its sentences, each with its citation markers."""
+    return " ".join(s.cited() for s in sentences)
+
 
 @dataclass
 class Answer:

@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.embed import Embedder
 from rag.read import gate
-from rag.read.answer import Answer, AnswerSentence, abstention
+from rag.read.answer import Answer, AnswerSentence, abstention, render
 from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.select import Candidate, answer_type, candidates
@@ -79,7 +79,3 @@ class ExtractiveReader:
         return Answer(question, text, False, analysis.language, citations.list, hits, evidence=selection.verdict.signals,
                       sentences=sentences, evidence_language=evidence_language(analysis.language))
 
-
-def render(sentences: list[AnswerSentence]) -> str:
-    """The answer text: each sentence followed by its citation markers."""
-    return " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in sentences)

@@ -32,7 +32,7 @@ import numpy as np
 from rag.embed import Embedder
 from rag.glossary import GLOSSARY
 from rag.read import facts
-from rag.read.answer import Answer, AnswerSentence, abstention
+from rag.read.answer import Answer, AnswerSentence, abstention, render
 from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader
@@ -98,7 +98,7 @@ class GenerateReader:
         if not text or (len(text) < 160 and any(r in text.lower() for r in _REFUSALS)):
             return abstention(question, analysis.language, hits, verdict.signals, "The model found no answer in the passages.")
         sentences, citations = self._check(question, text, passages, selection.articles)
-        body = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in sentences)
+        body = render(sentences)
         return Answer(
             question, body, False, analysis.language, citations, hits, evidence=verdict.signals, sentences=sentences,
             reader=f"generate ({self.spec})" if self.spec else "generate",

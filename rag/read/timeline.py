@@ -398,7 +398,7 @@ def render(groups: list[tuple[str, list[AnswerSentence], str | None]], change: s
     """The answer as text: one line per period or counterpart, then what changed."""
     lines = []
     for label, points, note in groups:
-        body = " ".join(f"{p.text} {''.join(f'[{n}]' for n in p.citations)}" for p in points) if points else (note or "")
+        body = " ".join(p.cited() for p in points) if points else (note or "")
         lines.append(f"{label} — {body}")
     if change:
         lines.append(change)

@@ -18,9 +18,9 @@ import numpy as np
 
 from rag.embed import Embedder
 from rag.read import facts
-from rag.read.answer import Answer, AnswerSentence, abstention
+from rag.read.answer import Answer, AnswerSentence, abstention, render
 from rag.read.cite import Citations
-from rag.read.extractive import ExtractiveReader, evidence_language, render
+from rag.read.extractive import ExtractiveReader, evidence_language
 from rag.read.llm import translate
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
