@@ -3,9 +3,14 @@ each with the offsets of its quoted sentences so the UI can highlight them."""
 
 from __future__ import annotations
 
-from rag.read.answer import Citation
+from typing import TYPE_CHECKING
+
+from rag.read.answer import AnswerSentence, Citation
 from rag.read.articles import ArticleReader
 from rag.retrieve import Hit
+
+if TYPE_CHECKING:  # rag.read.select reads rag.read.articles, as this module does
+    from rag.read.select import Candidate
 
 
 class Citations:
@@ -30,6 +35,12 @@ class Citations:
         if span is not None:
             self._quote(citation, span)
         return citation.n
+
+    def quote(self, candidate: Candidate) -> AnswerSentence:
+        """A chosen sentence as it is quoted in an answer: its text, cited."""
+        n = self.cite(candidate.hit, candidate.span)
+        text = self.articles.text(candidate.hit.chunk.doc_id)[candidate.span[0] : candidate.span[1]]
+        return AnswerSentence(text, [n], True, candidate.cosine)
 
     def _quote(self, citation: Citation, span: tuple[int, int]) -> None:
         text = self.articles.text(citation.doc_id)

@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.embed import Embedder
 from rag.read import gate
-from rag.read.answer import Answer, AnswerSentence, abstention, render
+from rag.read.answer import Answer, abstention, render
 from rag.read.articles import ArticleReader
 from rag.read.cite import Citations
 from rag.read.select import Candidate, answer_type, candidates
@@ -68,11 +68,7 @@ class ExtractiveReader:
         if selection.verdict.abstain:
             return abstention(question, analysis.language, hits, selection.verdict.signals, selection.verdict.reason)
         citations = Citations(selection.articles)
-        sentences = []
-        for c in selection.chosen:
-            n = citations.cite(c.hit, c.span)
-            quote = selection.articles.text(c.hit.chunk.doc_id)[c.span[0] : c.span[1]]
-            sentences.append(AnswerSentence(quote, [n], True, c.cosine))
+        sentences = [citations.quote(c) for c in selection.chosen]
         text = render(sentences)
         if on_token:
             on_token(text)

@@ -39,7 +39,7 @@ from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader, evidence_language
 from rag.read.llm import stream
 from rag.read.select import CANDIDATE_PASSAGES, Candidate
-from rag.read.translate import translate_checked
+from rag.read.translate import translate_quote
 from rag.retrieve import Hit, QueryAnalysis, Retriever
 from rag.store import Filters, Store
 from rag.text import detect_language, fold
@@ -247,8 +247,8 @@ class TimelineReader:
             groups = [(p.date or _undated(language), p.points, p.note) for p in timeline]
         points = [p for _, ps, _ in groups for p in ps]
         if language == "en" and self.chat_model is not None:
-            for p in points:
-                self._translate(p)
+            for p in points:  # each checked as the translate reader checks its quotes
+                translate_quote(self.chat_model, p, self.citations.list[p.citations[0] - 1].date)
         answer = Answer(
             question, "", not points, language, self.citations.list, _unique(self.passages)[:k], sentences=points,
             reader=f"timeline ({self.spec})" if self.spec and self.chat_model else "timeline",
@@ -357,19 +357,7 @@ class TimelineReader:
 
     def _cite(self, chosen: list[Candidate]) -> list[AnswerSentence]:
         chosen = sorted(chosen[:MAX_POINTS], key=lambda c: (c.hit.chunk.doc_id, c.span[0]))
-        points = []
-        for c in chosen:
-            n = self.citations.cite(c.hit, c.span)
-            quote = self.citations.articles.text(c.hit.chunk.doc_id)[c.span[0] : c.span[1]]
-            points.append(AnswerSentence(quote, [n], True, c.cosine))
-        return points
-
-    def _translate(self, point: AnswerSentence) -> None:
-        """An English rendering of a point, kept only when it keeps the source's facts."""
-        citation = self.citations.list[point.citations[0] - 1]
-        translation, point.flags = translate_checked(self.chat_model, point.text, citation.date)
-        point.original = point.text
-        point.text = translation or point.text
+        return [self.citations.quote(c) for c in chosen]
 
     def _change(self, groups: list[tuple[str, list[AnswerSentence], str | None]], language: str, compare: bool = False) -> str | None:
         """One line on what changed, from the cited points only. Kept only when it cites

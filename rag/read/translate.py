@@ -12,7 +12,6 @@ with the flag. (Translating it again gives the same text: decoding is greedy.)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import numpy as np
 
@@ -21,11 +20,9 @@ from rag.read import facts
 from rag.read.answer import Answer, AnswerSentence, abstention, render
 from rag.read.cite import Citations
 from rag.read.extractive import ExtractiveReader, evidence_language
-from rag.read.llm import translate
+from rag.read.llm import Token, translate
 from rag.retrieve import Hit, QueryAnalysis
 from rag.store import Store
-
-Token = Callable[[str], None]
 
 # "51.000" is fifty-one thousand in Vietnamese; the model read it as 510,000. Numbers go
 # to the model in English notation ("51,000", "1.5"); the check compares values.
@@ -50,14 +47,9 @@ class TranslateReader:
         if selection.verdict.abstain:
             return abstention(question, analysis.language, hits, selection.verdict.signals, selection.verdict.reason)
         citations = Citations(selection.articles)
-        sources = []
-        for c in selection.chosen:
-            n = citations.cite(c.hit, c.span)
-            sources.append((selection.articles.text(c.hit.chunk.doc_id)[c.span[0] : c.span[1]], n, c))
-        sentences = []
-        for source, n, c in sources:
-            translation, flags = translate_checked(self.chat_model, source, c.hit.chunk.date, on_token)
-            sentences.append(AnswerSentence(translation or source, [n], True, c.cosine, original=source, flags=flags))
+        sentences = [citations.quote(c) for c in selection.chosen]
+        for s, c in zip(sentences, selection.chosen):
+            translate_quote(self.chat_model, s, c.hit.chunk.date, on_token)
         return Answer(
             question, render(sentences), False, analysis.language, citations.list, hits, evidence=selection.verdict.signals,
             sentences=sentences, reader=f"translate ({self.spec})" if self.spec else "translate",
@@ -65,17 +57,23 @@ class TranslateReader:
         )
 
 
-def translate_checked(chat_model, source: str, published: str | None, on_token: Token | None = None) -> tuple[str | None, list[str]]:
-    """The English translation of one Vietnamese sentence and no flags, or None and what
-    the fact check found (module docstring). One sentence per call: given several
-    numbered lines, the 1.5B model merged and swapped them."""
+def translate_quote(chat_model, sentence: AnswerSentence, published: str | None, on_token: Token | None = None) -> None:
+    """Translate a quoted Vietnamese sentence into English in place: ``text`` becomes the
+    translation and ``original`` the quote, or, when the fact check fails (module
+    docstring), ``text`` stays the quote and ``flags`` say what the check found. One
+    sentence per call: given several numbered lines, the 1.5B model merged and swapped them."""
+    source = sentence.original = sentence.text
     translation = translate(chat_model, _english_numbers(source), "Vietnamese", "English", on_token)
     if on_token and translation:
         on_token(" ")
     if not translation:
-        return None, ["the translation is missing"]
+        sentence.flags = ["the translation is missing"]
+        return
     check = facts.compare(source, translation, published)
-    return (translation, []) if check.ok else (None, check.flags())
+    if check.ok:
+        sentence.text = translation
+    else:
+        sentence.flags = check.flags()
 
 
 def _english_numbers(text: str) -> str:
