@@ -293,9 +293,8 @@ def _dates_filtered_out(asked: list[str], filters: Filters | None) -> str | None
     "in 2021" with articles from 2024 on selected reads as "not in the articles"."""
     if not asked or not filters or not (filters.date_from or filters.date_to):
         return None
-    low = date_number(filters.date_from) if filters.date_from else 0
-    high = date_number(filters.date_to, upper=True) if filters.date_to else 99999999
-    if any(date_number(d, upper=True) >= low and date_number(d) <= high for d in asked):
+    low, high = filters.day_range()
+    if any((low is None or date_number(d, upper=True) >= low) and (high is None or date_number(d) <= high) for d in asked):
         return None
     return f"The date filters leave out {', '.join(asked)}, which the question asks about; widen them to search it."
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from rag.chunk import Chunk
 from rag.clean import Article
+from rag.dates import date_number
 
 
 class StoreError(RuntimeError):
@@ -60,6 +61,14 @@ class Filters:
     sources: set[str] | None = None
     date_from: str | None = None  # ISO, compared with the article date
     date_to: str | None = None  # ISO; "2021" or "2021-12" cover the whole year or month
+
+    def day_range(self) -> tuple[int | None, int | None]:
+        """The date filters as ``rag.dates.date_number`` bounds, for comparing numbers: the
+        first day on or after ``date_from``, the last on or before the end of ``date_to``
+        (None where that side is open)."""
+        low = date_number(self.date_from) if self.date_from else None
+        high = date_number(self.date_to, upper=True) if self.date_to else None
+        return low, high
 
 
 @dataclass

@@ -235,9 +235,7 @@ def _filter_queries(schema: tantivy.Schema, filters: Filters | None) -> list[tan
     if filters.sources:
         queries.append(_Q.term_set_query(schema, "source", sorted(filters.sources)))
     if filters.date_from or filters.date_to:
-        low = date_number(filters.date_from) if filters.date_from else None
-        high = date_number(filters.date_to, upper=True) if filters.date_to else None
-        queries.append(_Q.range_query(schema, "date", tantivy.FieldType.Unsigned, low, high))
+        queries.append(_Q.range_query(schema, "date", tantivy.FieldType.Unsigned, *filters.day_range()))
     return queries
 
 

@@ -569,10 +569,11 @@ def _filter_expr(filters: Filters | None) -> str:
         parts.append(f"doc_id in {_literal(sorted(filters.doc_ids))}")
     if filters.sources:
         parts.append(f"source in {_literal(sorted(filters.sources))}")
-    if filters.date_from:
-        parts.append(f"day >= {date_number(filters.date_from)}")
-    if filters.date_to:
-        parts.append(f"day >= 1 and day <= {date_number(filters.date_to, upper=True)}")
+    low, high = filters.day_range()
+    if low is not None:
+        parts.append(f"day >= {low}")
+    if high is not None:
+        parts.append(f"day >= 1 and day <= {high}")
     return " and ".join(parts)
 
 
