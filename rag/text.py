@@ -142,10 +142,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
                 spans.append((base + cut, base + stop))
                 cut = m.end()
         spans.append((base + cut, base + len(segment)))
-    return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
+    return [trim_span(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` without the whitespace at either end of ``text[s:e]``."""
     while s < e and text[s].isspace():
         s += 1
     while e > s and text[e - 1].isspace():

@@ -43,6 +43,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from rag.text import trim_span
+
 RELEVANT_OVERLAP = 0.5
 
 
@@ -169,10 +171,7 @@ def wrong_year(citation_date: str | None, years: Iterable[str]) -> bool:
 def whole_sentence(text: str, start: int, end: int, sentences: Sequence[tuple[int, int]]) -> bool:
     """Whether ``text[start:end]`` (whitespace around it ignored) begins at the start of
     one of ``sentences`` and ends at the end of one (``rag.text.split_sentences(text)``)."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    start, end = trim_span(text, start, end)
     if start >= end:
         return False
     return start in {s for s, _ in sentences} and end in {e for _, e in sentences}
