@@ -146,11 +146,11 @@ def render_answer(rag: RAG, answer: Answer, asked: str, settings: str, key: str)
             render_structure(rag, answer, key)  # a timeline or comparison: periods or counterparts, each with its cards
         else:
             st.html(f'<div class="qa-answer">{answer_body_html(answer)}</div>')
-        if answer.reader.startswith(("translate", "generate")):
-            st.caption(reader_line(answer.reader))
+        if answer.mode in ("translate", "generate"):
+            st.caption(reader_line(answer))
         # Quotes and translations show the articles' sentences in the answer; an LLM's own
         # words do not, so its cards show the passages open.
-        quoted = not answer.reader.startswith("generate")
+        quoted = answer.mode != "generate"
         for citation in [] if has_structure(answer) else answer.citations:
             render_card(rag, citation, f"{key}-{citation.n}", quoted)
     if answer.question != asked:
@@ -166,12 +166,12 @@ def render_note(answer: Answer) -> None:
         st.info(answer.note, icon=":material/info:")
 
 
-def reader_line(reader: str) -> str:
+def reader_line(answer: Answer) -> str:
     """Who wrote an answer that is not plain quotes, from ``Answer.reader``:
     "translate (llamacpp:…)" or "generate (…)"."""
-    kind, _, spec = reader.partition(" ")
+    spec = answer.reader.partition(" ")[2]
     by = f" by {spec.strip('()')}" if spec else ""
-    if kind == "translate":
+    if answer.mode == "translate":
         return f"Quotes translated{by}; each translation was checked against its original for numbers, dates and names."
     return f"Written{by}; each sentence was checked against the passage it cites."
 

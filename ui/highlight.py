@@ -51,10 +51,9 @@ def answer_html(text: str) -> str:
 def answer_body_html(answer) -> str:
     """The answer as its reader wrote it: quotes, translations beside their originals, or
     an LLM's sentences with their checks."""
-    kind = answer.reader.split(" ", 1)[0]
-    if kind == "translate" and any(s.original for s in answer.sentences):
+    if answer.mode == "translate" and any(s.original for s in answer.sentences):
         return translated_answer_html(answer.sentences)
-    if kind == "generate":
+    if answer.mode == "generate":
         return generated_answer_html(answer.sentences)
     return answer_html(answer.answer)
 

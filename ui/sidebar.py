@@ -32,7 +32,6 @@ MODE_LABELS = {
 # Shown when no LLM can run here: what the other modes are, and the one step that enables them.
 ENABLE_LLM = ("To translate answers into English, or have an LLM write them, install the local model: run `make llm`. "
               "An OpenAI-compatible server can be named below.")
-OTHER_LLM = "Other…"
 
 
 @dataclass

@@ -64,6 +64,12 @@ class Answer:
     # The language of the quoted evidence when it differs from the question's ("vi" for an
     # English question answered by quotes): metadata for the UI, not part of ``answer``.
     evidence_language: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """The kind of reader that wrote it, without its LLM: "extractive", "translate",
+        "generate" or "timeline"."""
+        return self.reader.split(" ", 1)[0]
     # Timeline and comparison questions (rag.read.timeline): the answer as a structure;
     # ``answer`` is then its text rendering, one line per period or counterpart.
     timeline: list | None = None  # list[rag.read.timeline.Period], in date order
