@@ -3,6 +3,10 @@
 A chunk's ``text`` is exactly ``article.text[start:end]``, so a citation can always be
 shown in place. The title is prepended only to the text that gets embedded, because a
 passage like "Hai bên nhất trí ..." does not say who "the two sides" are.
+
+Photo captions (rag.clean.CAPTION_MARK lines) make chunks of their own, never mixed with
+running text and never overlapped into it, so that retrieval can weigh them down and a
+citation can say "caption".
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.clean import Article
+from rag.clean import CAPTION_MARK, Article, caption_lines
 from rag.dates import mentioned_dates
 from rag.text import split_sentences
 
@@ -40,6 +44,11 @@ class Chunk:
     def embedding_text(self) -> str:
         return f"{self.title}\n{self.text}"
 
+    @property
+    def caption(self) -> bool:
+        """A chunk of photo captions (module docstring)."""
+        return self.text.startswith(CAPTION_MARK)
+
 
 def sentence_spans(article: Article, count_tokens: Callable[[str], int], max_tokens: int = MAX_CHUNK_TOKENS) -> list[tuple[int, int]]:
     """Sentences of the article; any sentence longer than a chunk is cut at clause
@@ -59,18 +68,23 @@ def chunk_article(
 ) -> list[Chunk]:
     spans = spans if spans is not None else sentence_spans(article, count_tokens, max_tokens)
     sizes = [count_tokens(article.text[s:e]) for s, e in spans]
+    captions = caption_lines(article.text)
+    in_caption = [any(a <= s < b for a, b in captions) for s, _ in spans]
     groups: list[list[int]] = []
     i = 0
     while i < len(spans):
         group, total = [i], sizes[i]
-        while group[-1] + 1 < len(spans) and total + sizes[group[-1] + 1] <= max_tokens:
+        while (group[-1] + 1 < len(spans) and total + sizes[group[-1] + 1] <= max_tokens
+               and in_caption[group[-1] + 1] == in_caption[i]):
             group.append(group[-1] + 1)
             total += sizes[group[-1]]
         groups.append(group)
-        if group[-1] + 1 >= len(spans):
+        following = group[-1] + 1
+        if following >= len(spans):
             break
-        # Step back for overlap, but always move forward by at least one sentence.
-        i = max(group[-1] + 1 - overlap, group[0] + 1)
+        # Step back for overlap, but always move forward by at least one sentence; a
+        # caption and the running text around it do not overlap.
+        i = following if in_caption[following] != in_caption[i] else max(following - overlap, group[0] + 1)
     chunks = []
     for n, group in enumerate(groups):
         start, end = spans[group[0]][0], spans[group[-1]][1]

@@ -1,9 +1,14 @@
 """Turn a raw web capture into the article text a reader would see.
 
 The rules are about how Vietnamese news pages are captured, not about particular
-files: page furniture, photo markers and their captions, headings repeated as image
-alt text, duplicated paragraphs, and the "related news" lists that follow an article.
-The output keeps one paragraph per line; offsets of chunks and quotes refer to it.
+files: page furniture, photo markers and credits, headings repeated as image alt text,
+duplicated paragraphs, and the "related news" lists that follow an article. The output
+keeps one paragraph per line; offsets of chunks and quotes refer to it.
+
+Photo captions are kept, each on a line of its own that starts with ``CAPTION_MARK``: a
+caption can hold the only mention of a fact (the "4 không" policy, the Empress in the
+seeds). Chunking keeps caption lines in chunks of their own, retrieval weighs them down
+(rag.retrieve.CAPTION_PENALTY), and a citation of one says it is a caption.
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ _SOURCE_LINE = re.compile(r"^Nguồn\s*:\s*([^.!?]{2,60}?)\.?$", re.IGNORECASE)
 _SOURCE_LINE_TAIL = 3
 # A caption is one short sentence ending in a full stop; a heading has no full stop.
 _CAPTION_MAX_CHARS = 250
+# Starts every caption line of a cleaned text: a camera, readable in any language and
+# never a lexical token. Text given with such lines (JSONL) is read the same way.
+CAPTION_MARK = "\U0001F4F7 "
+# Part of every article's content hash: cleaning that changes (captions kept, from
+# version 2) makes the next `rag index` of the same file re-clean it ("replaced").
+CLEANING_VERSION = 2
 
 
 def clean(raw: RawDocument) -> Article:
@@ -93,7 +104,8 @@ def clean(raw: RawDocument) -> Article:
         url=raw.url,
         path=raw.path,
         # Metadata is hashed too: a corrected JSONL date or title is a change to index.
-        content_hash=hashlib.sha256("\x1f".join(map(str, (raw.text, raw.title, raw.date, raw.source, raw.url))).encode()).hexdigest(),
+        content_hash=hashlib.sha256("\x1f".join(map(str, (raw.text, raw.title, raw.date, raw.source, raw.url,
+                                                             CLEANING_VERSION))).encode()).hexdigest(),
         identity=identity,
     )
 
@@ -148,15 +160,42 @@ def _drop_photos_and_duplicates(lines: list[str], title: str) -> list[str]:
         if _PHOTO_MARKER.search(line) or (is_title_repeat and kept):
             skip_caption = True  # a photo stood here; its caption may follow
             continue
+        if key in seen:
+            continue
+        seen.add(key)
         if skip_caption:
             skip_caption = False
             if len(line) <= _CAPTION_MAX_CHARS and line.endswith(".") and line.count(". ") == 0:
+                kept.append(CAPTION_MARK + line)
                 continue
-        if key in seen or _PHOTO_CREDIT_LINE.search(line):
+        if credit := _PHOTO_CREDIT_LINE.search(line):
+            # "Caption. (Ảnh: Trọng Đức/TTXVN)": the caption stays, the credit goes.
+            if caption := line[: credit.start()].strip():
+                kept.append(CAPTION_MARK + caption)
             continue
-        seen.add(key)
-        kept.append(_INLINE_CAPTION.sub(" ", line))
+        kept.extend(_split_inline_captions(line))
     return kept
+
+
+def _split_inline_captions(line: str) -> list[str]:
+    """A paragraph with captions glued into it, as lines: the text before each caption,
+    the caption (marked), the text after."""
+    out, cut = [], 0
+    for m in _INLINE_CAPTION.finditer(line):
+        out += [line[cut : m.start()].strip(), CAPTION_MARK + m[1].strip() if m[1].strip() else ""]
+        cut = m.end()
+    out.append(line[cut:].strip())
+    return [piece for piece in out if piece]
+
+
+def caption_lines(text: str) -> list[tuple[int, int]]:
+    """Offsets (start, end) of the caption lines of a cleaned text."""
+    spans, start = [], 0
+    for line in text.split("\n"):
+        if line.startswith(CAPTION_MARK):
+            spans.append((start, start + len(line)))
+        start += len(line) + 1
+    return spans
 
 
 def _take_source_line(lines: list[str]) -> tuple[list[str], str | None]:

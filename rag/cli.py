@@ -254,7 +254,8 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
         if not s.supported or s.flags:
             print(f"  (check: {'; '.join(s.flags) or 'unsupported by the passages'}: {s.text})")
     for c in answer.citations:
-        print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}\n    « {c.quote} »")
+        caption = " (photo caption)" if c.caption else ""
+        print(f"\n[{c.n}] {c.title} ({c.date or 'undated'}, {c.source or 'unknown source'}) {c.chunk_id}{caption}\n    « {c.quote} »")
 
 
 def hit_json(h: Hit) -> dict:
@@ -276,7 +277,7 @@ def answer_json(a: Answer) -> dict:
                        "flags": s.flags} for s in a.sentences],
         "citations": [
             {"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "title": c.title, "date": c.date, "source": c.source,
-             "text": c.text, "quote": c.quote}
+             "text": c.text, "quote": c.quote, "caption": c.caption}
             for c in a.citations
         ],
     } | structure_json(a)

@@ -85,3 +85,17 @@ def test_filters_that_exclude_everything_say_so(seed_rag):
 
     with pytest.raises(QuestionError, match="No article matches the filters"):
         seed_rag.ask("What did Vietnam and Russia agree?", filters=Filters(date_to="1990-01-01"))
+
+
+@pytest.mark.parametrize("question", [
+    "What is the aim of Vietnam's \"four nos\" defence policy?",
+    "Chính sách quốc phòng “4 không” của Việt Nam nhằm mục đích gì?",
+    "chinh sach quoc phong 4 khong cua viet nam nham muc dich gi",
+])
+def test_a_fact_only_a_caption_holds_is_found_and_cited_as_a_caption(seed_rag, question):
+    # "4 không" is in 002 only under a photo (rag.clean keeps captions, marked).
+    answer = seed_rag.ask(question)
+    assert not answer.abstained and "hòa bình, tự vệ" in answer.answer
+    cited = [c for c in answer.citations if "“4 không”" in c.quote]
+    assert cited and cited[0].doc_id == "2fda3e61c4dbe223" and cited[0].caption
+    assert all(not c.caption for c in answer.citations if "“4 không”" not in c.quote)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import clean
+from rag.clean import CAPTION_MARK, CLEANING_VERSION, caption_lines, clean
 from rag.load import LoadError, load_file, load_path
 from tests.conftest import NFD_ARTICLE, SEEDS, binary_samples
 
@@ -41,15 +41,47 @@ def test_related_links_before_the_credit_are_dropped(articles):
     assert text.rstrip().endswith("Theo Báo Chính phủ/VGP")
 
 
-def test_page_furniture_and_photo_captions_are_dropped(articles):
+def test_page_furniture_and_photo_markers_are_dropped(articles):
     joined = "\n".join(a.text for a in articles.values())
     for junk in ("In bài viết", "Xin chờ trong giây lát", "Phiên bản di động", "Ảnh 1.", "Ảnh: TTXVN", "(Ảnh: Trọng Đức/TTXVN)"):
         assert junk not in joined, junk
     assert "aa" not in articles["2984af66f89cc659"].text.splitlines()
-    # The caption glued into running text in 001 is gone, the sentences around it stay.
+
+
+def captions(article) -> list[str]:
+    return [article.text[s:e] for s, e in caption_lines(article.text)]
+
+
+def test_photo_captions_are_kept_on_marked_lines(articles):
+    # After a photo marker (002), before a photo credit (004), and glued into running
+    # text (001): each caption on a line of its own that says it is one.
+    assert captions(articles["2fda3e61c4dbe223"]) == [
+        CAPTION_MARK + "Bộ trưởng Phan Văn Giang và Bộ trưởng Andrey Removich Belousov.",
+        CAPTION_MARK + "Bộ trưởng Phan Văn Giang nêu rõ quan điểm và chính sách quốc phòng “4 không” của Việt Nam nhằm mục "
+        "đích hòa bình, tự vệ, bảo vệ Tổ quốc từ sớm, từ xa.",
+    ]
+    assert captions(articles["fcbcc136c822d78f"]) == [
+        CAPTION_MARK + "Các nữ sỹ quan, quân nhân Việt Nam đã và đang chuẩn bị tham gia lực Gìn giữ hòa bình."]
     text_001 = articles["24bbc7acd39ad745"].text
-    assert "Hoàng hậu Masako" not in text_001
-    assert "Nêu rõ Nhật Bản và VN vừa kỷ niệm 50 năm" in text_001
+    assert captions(articles["24bbc7acd39ad745"]) == [
+        CAPTION_MARK + "Chủ tịch Quốc hội Trần Thanh Mẫn và Phu nhân hội kiến Nhà vua Naruhito cùng Hoàng hậu Masako"]
+    assert "\nNêu rõ Nhật Bản và VN vừa kỷ niệm 50 năm" in text_001, "the text after the glued caption stays, on its own line"
+    # Headings after a photo have no full stop: text, not captions.
+    assert all("Nga sẵn sàng xem xét" not in c for a in articles.values() for c in captions(a))
+    # 003's photos repeat the title as alt text; the caption under each is kept too.
+    assert len(captions(articles["2984af66f89cc659"])) == 3
+    assert captions(articles["928598893a65ddec"]) == []
+
+
+def test_a_new_cleaning_version_is_a_content_change(tmp_path):
+    # Indexes cleaned before captions were kept get the captions at the next `rag index`.
+    path = tmp_path / "a.txt"
+    path.write_text("Tiêu đề\nMột đoạn văn.", encoding="utf-8")
+    raw = load_file(path)[0]
+    assert clean(raw).content_hash == clean(raw).content_hash
+    expected = hashlib.sha256("\x1f".join(map(str, (raw.text, raw.title, raw.date, raw.source, raw.url,
+                                                      CLEANING_VERSION))).encode()).hexdigest()
+    assert clean(raw).content_hash == expected
 
 
 def test_repeated_title_and_paragraph_appear_once(articles):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rag.chunk import MAX_CHUNK_TOKENS, chunk_article, sentence_spans
-from rag.clean import clean
+from rag.clean import caption_lines, clean
 from rag.index import embed_sentences, prepare
 from rag.load import LoadError, load_path
 from rag.pipeline import RAG
@@ -38,6 +38,12 @@ def test_chunks_map_back_to_cleaned_text(embedder):
         assert covered == set(sentence_spans(article, embedder.token_count))
         assert all(b.start <= a.end + 1 for a, b in zip(chunks, chunks[1:]))
         assert chunks[0].start == 0 and chunks[-1].end == len(article.text)
+        # A photo caption is a chunk of its own: no chunk mixes captions and running text.
+        captions = caption_lines(article.text)
+        for c in chunks:
+            in_caption = [any(a <= s < b for a, b in captions) for s, _ in c.sentences]
+            assert all(in_caption) if c.caption else not any(in_caption), c.chunk_id
+    assert sum(c.caption for raw in load_path(SEEDS) for c in chunk_article(clean(raw), embedder.token_count)) == 7
 
 
 @BOTH_STORES

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag import retrieve
+from rag.clean import CAPTION_MARK
 from rag.pipeline import QuestionError
 from rag.store import Filters
 from tests.conftest import BOTH_STORES, EXAMPLES
@@ -92,3 +94,21 @@ def test_near_duplicate_articles_are_collapsed(writable_index, embedder, tmp_pat
     texts = [h.chunk.text for h in hits]
     assert len(texts) == len(set(texts))
     assert {copy_id, "fcbcc136c822d78f"} & {h.chunk.doc_id for h in hits}
+
+
+def test_a_caption_is_weighed_down_by_the_caption_penalty(seed_rag, monkeypatch):
+    # The caption "Bộ trưởng Phan Văn Giang và Bộ trưởng Andrey Removich Belousov." read
+    # as a question: its own chunk, and the passages around it, with and without the penalty.
+    question = "Bộ trưởng Phan Văn Giang và Bộ trưởng Andrey Removich Belousov"
+    weighed = {h.chunk.chunk_id: h for h in seed_rag.search(question, k=10)}
+    penalty = retrieve.CAPTION_PENALTY
+    assert penalty > 0
+    monkeypatch.setattr(retrieve, "CAPTION_PENALTY", 0.0)
+    unweighed = {h.chunk.chunk_id: h for h in seed_rag.search(question, k=10)}
+    captions = [c for c, h in unweighed.items() if h.chunk.caption]
+    assert captions and all(h.chunk.text.startswith(CAPTION_MARK) for c, h in unweighed.items() if c in captions)
+    for chunk_id in set(weighed) & set(unweighed):
+        lost = unweighed[chunk_id].score - weighed[chunk_id].score
+        assert lost == pytest.approx(penalty if chunk_id in captions else 0.0, abs=1e-5), chunk_id
+    ranked = list(weighed)
+    assert all(weighed[a].score >= weighed[b].score for a, b in zip(ranked, ranked[1:])), "ranked by the weighed score"

@@ -124,6 +124,13 @@ def test_a_quote_is_shown_once_and_its_passage_on_request(app):
     assert any("quoted from the articles" in c.value for c in app.main.caption), "the settings line names the mode"
 
 
+def test_a_cited_photo_caption_says_so_on_its_card(app):
+    ask(app, "Chính sách quốc phòng “4 không” của Việt Nam nhằm mục đích gì?")
+    assert not app.exception and not app.error
+    cards = [v for v in html(app) if 'class="qa-card"' in v]
+    assert cards and 'class="qa-caption">photo caption<' in cards[0]
+
+
 def test_date_filters_that_leave_out_the_asked_year_say_so(app):
     app.sidebar.date_input(key="date_from").set_value(dt.date(2024, 1, 1)).run()
     app.sidebar.date_input(key="date_to").set_value(dt.date(2024, 12, 31)).run()

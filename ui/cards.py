@@ -18,7 +18,7 @@ def render_card(rag: RAG, citation: Citation, key: str, quoted: bool) -> None:
     with st.container(border=True, key=f"card-{key}"):
         passage = None if quoted else citation.text
         st.html(card_html(f"[{citation.n}]", citation.title, citation.date, citation.source, citation.doc_id,
-                          citation.chunk_id, passage, citation.quote_spans))
+                          citation.chunk_id, passage, citation.quote_spans, citation.caption))
         if quoted:
             render_passage_expander(citation, key)
         render_article_expander(rag, citation.doc_id, citation.text, citation.start, citation.end, citation.quote_spans, key)
@@ -37,7 +37,8 @@ def render_passage(rag: RAG, hit: Hit, key: str) -> None:
     """A passage that was looked at but not used as evidence: nothing in it is marked."""
     chunk = hit.chunk
     with st.container(border=True, key=f"passage-{key}"):
-        st.html(card_html(f"#{hit.rank}", chunk.title, chunk.date, chunk.source, chunk.doc_id, chunk.chunk_id, chunk.text, []))
+        st.html(card_html(f"#{hit.rank}", chunk.title, chunk.date, chunk.source, chunk.doc_id, chunk.chunk_id, chunk.text, [],
+                          chunk.caption))
         render_article_expander(rag, chunk.doc_id, chunk.text, chunk.start, chunk.end, [], key)
 
 

@@ -96,14 +96,16 @@ def meta_line(date: str | None, source: str | None, doc_id: str) -> str:
 
 def card_html(
     label: str, title: str, date: str | None, source: str | None, doc_id: str, chunk_id: str, passage: str | None,
-    spans: Iterable[Span] = (),
+    spans: Iterable[Span] = (), caption: bool = False,
 ) -> str:
     """One citation or passage card; without ``passage``, its head only (the passage is
     then behind an expander). ``data-*`` attributes name the article and chunk so an
-    operator (or the browser test) can tell which passage a card shows."""
+    operator (or the browser test) can tell which passage a card shows. A photo
+    caption says so in the head."""
+    tag = '<span class="qa-caption">photo caption</span> ' if caption else ""
     return (
         f'<div class="qa-card" data-doc-id="{escape(doc_id)}" data-chunk-id="{escape(chunk_id)}">'
-        f'<div class="qa-card-head"><span class="qa-card-label">{escape(label)}</span> {escape(title)}</div>'
+        f'<div class="qa-card-head"><span class="qa-card-label">{escape(label)}</span> {tag}{escape(title)}</div>'
         f'<div class="qa-meta">{meta_line(date, source, doc_id)}</div>'
         f"{passage_html(passage, spans) if passage is not None else ''}"
         "</div>"
@@ -151,6 +153,7 @@ CSS = """
 .qa-question { white-space: pre-wrap; }
 .qa-card-head { font-weight: 600; line-height: 1.4; }
 .qa-card-label { color: #2f6fdb; margin-right: .25rem; }
+.qa-caption { font-size: .78rem; font-weight: 500; background: #eef2f7; border-radius: 3px; padding: 0 .3em; }
 .qa-meta { font-size: .82rem; opacity: .7; margin: .15rem 0 .45rem 0; }
 .qa-passage { line-height: 1.6; }
 .qa-passage mark, .qa-article mark { background: #ffe58a; color: #1f2328; padding: 0 .1em; border-radius: 2px; }

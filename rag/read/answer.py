@@ -27,6 +27,7 @@ class Citation:
     quote_spans: list[tuple[int, int]]  # offsets of each quoted sentence inside ``text``
     start: int  # offsets of ``text`` in the cleaned article
     end: int
+    caption: bool = False  # the passage is a photo caption (rag.clean.CAPTION_MARK)
 
 
 @dataclass

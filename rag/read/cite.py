@@ -29,7 +29,7 @@ class Citations:
         citation = self._by_chunk.get(chunk.chunk_id)
         if citation is None:
             citation = Citation(len(self.list) + 1, chunk.doc_id, chunk.chunk_id, chunk.title, chunk.date, chunk.source,
-                                chunk.text, "", [], chunk.start, chunk.end)
+                                chunk.text, "", [], chunk.start, chunk.end, chunk.caption)
             self._by_chunk[chunk.chunk_id] = citation
             self.list.append(citation)
         if span is not None:

@@ -4,6 +4,7 @@ Every sentence of the top ``CANDIDATE_PASSAGES`` passages is scored:
 
     cosine(question, sentence) + LEXICAL_BONUS x (IDF²-weighted share of the question's
     terms in the sentence) + TYPE_BONUS x (it holds the kind of fact asked for)
+    - CAPTION_PENALTY x (it is a photo caption)
 
 The cosine carries meaning across languages; the term overlap rewards the sentence
 that names what was asked ("nhất trí" for "agree"); the type bonus prefers, for "How
@@ -43,6 +44,10 @@ TYPE_BONUS = 0.03
 # A sentence from a passage that matches the question's date gets this much extra,
 # on top of the date rule above: among fitting sentences, the dated match reads first.
 DATE_MATCH_BONUS = 0.05
+# A photo caption (rag.clean.CAPTION_MARK) restates its article in fewer words; when the
+# running text says the same, the text is quoted. The size of the date bonus: a
+# preference, not a rule (rag.retrieve.CAPTION_PENALTY does the same for passages).
+CAPTION_PENALTY = 0.05
 
 # Question words by answer type, matched on folded text so that Vietnamese typed
 # without diacritics is read the same. "number" and "date" are *required* types (the
@@ -136,7 +141,8 @@ def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarra
     # is about, so "2021" does not count as a matching term.
     years = {d[:4] for d in analysis.dates}
     terms_asked = [t for t in analysis.tokens if not any(y in t for y in years)]
-    weights = _local_term_weights(terms_asked, list(terms_of.values()))
+    # Captions restate their article: they do not make its words less distinctive.
+    weights = _local_term_weights(terms_asked, [terms for key, terms in terms_of.items() if not rows[key][0].chunk.caption])
     total = sum(weights.values()) or 1.0
     out = []
     for key, (hit, span, cosine) in rows.items():
@@ -145,7 +151,7 @@ def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarra
         mentioned = facts.dates(sentence, hit.chunk.date)
         typed = has_type(kind, sentence, sorted(mentioned))
         score = (cosine + LEXICAL_BONUS * sum(w for t, w in weights.items() if t in terms) / total
-                 + DATE_MATCH_BONUS * hit.date_match + TYPE_BONUS * typed)
+                 + DATE_MATCH_BONUS * hit.date_match + TYPE_BONUS * typed - CAPTION_PENALTY * hit.chunk.caption)
         fits = fits_dates(analysis.dates, sorted(mentioned), hit.chunk.date)
         out.append(Candidate(score, cosine, hit, span, fits, typed))
     out.sort(key=lambda c: -c.score)
