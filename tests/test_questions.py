@@ -270,3 +270,20 @@ def test_required_questions_present(questions):
     assert qs is not None, "vi-students-japan is missing"
     assert qs["question"] == "Có bao nhiêu lưu học sinh Việt Nam tại Nhật Bản?"
     assert any("51.000" in alt for group in qs["answer_all"] for alt in group)
+
+
+HELD_OUT = ROOT / "eval" / "heldout_en.jsonl"
+
+
+def test_the_held_out_english_set_is_sound(articles):
+    """eval/heldout_en.jsonl: 40 English questions written by someone who saw only the
+    cleaned articles (neither the question set nor rag/glossary.py); never tuned on."""
+    rows = [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == 40 and len({r["id"] for r in rows}) == 40
+    assert sum(r["unanswerable"] for r in rows) == 10 and all(r["lang"] == "en" for r in rows)
+    for r in rows:
+        if r["unanswerable"]:
+            assert not (r["gold_docs"] or r["gold_spans"] or r["answer_all"]), r["id"]
+        else:
+            assert r["answer_all"] and r["gold_spans"], r["id"]
+            assert all(any(span in articles[d] for d in r["gold_docs"]) for span in r["gold_spans"]), r["id"]
