@@ -2,7 +2,10 @@
 
 A chunk's ``text`` is exactly ``article.text[start:end]``, so a citation can always be
 shown in place. The title is prepended only to the text that gets embedded, because a
-passage like "Hai bên nhất trí ..." does not say who "the two sides" are.
+passage like "Hai bên nhất trí ..." does not say who "the two sides" are. The sentence a
+chunk carries over from the previous one is in its text (the lexical index, the gate and
+the reader see it) but not in what gets embedded: the previous chunk's vector already
+encodes it, and embedding it twice cost a third more encoder tokens (README "Scale").
 
 Photo captions (rag.clean.CAPTION_MARK lines) make chunks of their own, never mixed with
 running text and never overlapped into it, so that retrieval can weigh them down and a
@@ -26,6 +29,10 @@ MAX_CHUNK_TOKENS = 200
 # One sentence of overlap keeps a fact that straddles a boundary retrievable from both
 # sides without doubling the index.
 OVERLAP_SENTENCES = 1
+# Whether that sentence is embedded again with the chunk that carries it. With the
+# corpus's long sentences that was ~32% more tokens through the encoder, for a dense
+# vector that mostly repeats the previous chunk's.
+EMBED_OVERLAP = False
 
 
 @dataclass
@@ -40,9 +47,14 @@ class Chunk:
     text: str
     sentences: list[tuple[int, int]]  # article offsets of the chunk's sentences
     dates: list[str] = field(default_factory=list)  # dates the chunk mentions, resolved
+    # Where the embedded part of ``text`` begins (an article offset): after the sentence
+    # carried over from the previous chunk. None: all of it. Only indexing reads it; a
+    # chunk read back from a store has None.
+    embed_start: int | None = None
 
     def embedding_text(self) -> str:
-        return f"{self.title}\n{self.text}"
+        text = self.text if self.embed_start is None else self.text[self.embed_start - self.start :]
+        return f"{self.title}\n{text}"
 
     @property
     def caption(self) -> bool:
@@ -89,6 +101,9 @@ def chunk_article(
     for n, group in enumerate(groups):
         start, end = spans[group[0]][0], spans[group[-1]][1]
         text = article.text[start:end]
+        # The first sentence not in the previous chunk; a chunk that is only the carried
+        # sentence (too long to share a chunk with the next one) is embedded whole.
+        new = next((j for j in group if n == 0 or j > groups[n - 1][-1]), group[0])
         chunks.append(
             Chunk(
                 doc_id=article.doc_id,
@@ -101,6 +116,7 @@ def chunk_article(
                 text=text,
                 sentences=[spans[j] for j in group],
                 dates=mentioned_dates(text, article.date),
+                embed_start=None if EMBED_OVERLAP or new == group[0] else spans[new][0],
             )
         )
     return chunks

@@ -46,6 +46,26 @@ def test_chunks_map_back_to_cleaned_text(embedder):
     assert sum(c.caption for raw in load_path(SEEDS) for c in chunk_article(clean(raw), embedder.token_count)) == 7
 
 
+def test_carried_sentence_is_not_embedded_twice(embedder):
+    """A chunk's text starts with the last sentence of the previous chunk (the overlap),
+    but only the sentences it adds are embedded: each sentence is encoded once."""
+    carried = 0
+    for raw in load_path(SEEDS):
+        article = clean(raw)
+        chunks = chunk_article(article, embedder.token_count)
+        assert chunks[0].embedding_text() == f"{article.title}\n{chunks[0].text}"
+        for a, b in zip(chunks, chunks[1:]):
+            embedded = b.embedding_text().removeprefix(f"{article.title}\n")
+            assert b.text.endswith(embedded) and embedded
+            if b.start < a.end and len(b.sentences) > 1:  # b carries a's last sentence
+                carried += 1
+                assert b.sentences[0] == a.sentences[-1]
+                assert b.embed_start == b.sentences[1][0] and embedded == article.text[b.embed_start : b.end]
+            else:  # nothing carried, or only the carried sentence (too long for two): all of it
+                assert embedded == b.text
+    assert carried  # the seeds do have overlapping chunks
+
+
 @BOTH_STORES
 def test_chunk_dates_resolved_against_article_date(seed_rag, store):
     chunk = next(c for c in seed_rag.store.chunks_of("2984af66f89cc659") if "ngày 1/12" in c.text)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.chunk import MAX_CHUNK_TOKENS, OVERLAP_SENTENCES
+from rag.chunk import EMBED_OVERLAP, MAX_CHUNK_TOKENS, OVERLAP_SENTENCES
 from rag.embed import DEFAULT_EMBEDDER, configured_spec
 from rag.evaluate import metrics as m
 from rag.evaluate.questions import (
@@ -129,7 +129,7 @@ def cache_dir_for(cache_root: str | Path, embedder_spec: str, folder: str | Path
     """``<cache_root>/<embedder>-<hash of settings and dataset>``."""
     dataset = hashlib.sha256((Path(folder) / "xquad.vi.json").read_bytes()).hexdigest()
     settings = {"format": FORMAT_VERSION, "max_tokens": MAX_CHUNK_TOKENS, "overlap": OVERLAP_SENTENCES,
-                "dataset": dataset, "max_paragraphs": max_paragraphs}
+                "embed_overlap": EMBED_OVERLAP, "dataset": dataset, "max_paragraphs": max_paragraphs}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", embedder_spec).strip("-")
     return Path(cache_root) / f"{slug}-{digest}"

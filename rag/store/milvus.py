@@ -598,7 +598,7 @@ def _chunk_row(a: Article, chunk: Chunk, vector: np.ndarray) -> dict:
         "title": a.title, "source": a.source or "", "text": chunk.text, "date": a.date,
         "day": date_number(a.date) if a.date else 0, "start": chunk.start, "end": chunk.end,
         "sentences": chunk.sentences, "dates": chunk.dates, "date_terms": terms[:_DATE_TERMS],
-        "lexical": " ".join(lexical_tokens(chunk.embedding_text())), "vector": vector.tolist(),
+        "lexical": " ".join(lexical_tokens(f"{chunk.title}\n{chunk.text}")), "vector": vector.tolist(),
     }
 
 
