@@ -299,7 +299,7 @@ def test_missing_index_is_built_with_progress(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_SEEDS_DIR", str(seeds))
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception and not at.error
-    assert [s.label for s in at.status] == ["Index built: 1 articles, 16 passages"]
+    assert [s.label for s in at.status] == ["Index built: 1 articles, 18 passages"]  # 2 of them photo captions
     assert at.get("progress")[0].value == 100
     assert (tmp_path / "index" / "store.db").exists()
     ask(at, "Who did General Phan Van Giang hold talks with in August 2024?")
