@@ -43,6 +43,11 @@ if TYPE_CHECKING:  # rag.query_translation reads answers' modules, which read th
 # encoder barely reads Vietnamese typed without diacritics (dense R@1 0.21), so BM25 on
 # folded tokens has to carry those questions.
 LEXICAL_WEIGHT = {"en": 0.8, "vi": 0.3, "vi-nodiac": 0.8}
+# The same for an English question searched with its LLM rendering (rag.query_translation),
+# swept on the calibration half with the LLM (scripts/calibrate.py --llm): R@1 0.799 /
+# 0.801 / 0.803 / 0.797 / 0.795 at 0.2 / 0.3 / 0.35 / 0.5 / 0.8. The rendering's own
+# Vietnamese terms carry the lexical side there, so the English side needs less weight.
+LEXICAL_WEIGHT_RENDERED = 0.35
 DATE_BOOST = 1.0
 # Half a DATE_BOOST: a caption restates its article's text in fewer words, so it would
 # often outrank the paragraph it illustrates; set by that reasoning, not fitted (XQuAD
@@ -124,12 +129,13 @@ class Retriever:
                         lexical_weight: float | None) -> tuple[np.ndarray, QueryAnalysis]:
         """The query vector and analysis of an English question joined with its Vietnamese
         rendering's: the sum of both vectors (so dense scores are the sum of both cosines),
-        both sets of lexical terms, and the lexical weight the rendering earns as a
+        both sets of lexical terms, and the larger of two lexical weights: the English
+        question's at ``LEXICAL_WEIGHT_RENDERED``, and the one the rendering earns as a
         Vietnamese question, scaled by its weight. The dates stay the question's own."""
         other = self.analyse(rendering.text, lexical_weight)
         joined = _unit(vector + rendering.weight * self.embedder.embed_queries([rendering.text])[0]).astype(np.float32)
         weight = analysis.lexical_weight if lexical_weight is not None else max(
-            analysis.lexical_weight, rendering.weight * other.lexical_weight)
+            LEXICAL_WEIGHT_RENDERED * analysis.coverage, rendering.weight * other.lexical_weight)
         return joined, replace(
             analysis, tokens=list(dict.fromkeys(analysis.tokens + other.tokens)), lexical_weight=weight,
             term_counts={**other.term_counts, **analysis.term_counts},

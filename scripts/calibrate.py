@@ -3,7 +3,8 @@
     .venv/bin/python scripts/calibrate.py --xquad ../shared/benchmarks/xquad --json
 
 ``rag.retrieve.LEXICAL_WEIGHT`` holds, per question language, the lexical weight at
-full coverage. For each language this script sweeps it over ``--grid`` on the questions
+full coverage (``LEXICAL_WEIGHT_RENDERED`` for English searched with its LLM rendering,
+swept with ``--llm``). For each language this script sweeps it over ``--grid`` on the questions
 of the calibration half (rag.evaluate.xquad.split_of), keeps the weight with the best
 R@1 (ties: the best MRR, then the smaller weight), and then measures the report half
 once, at the chosen weights and at the ones in the code, so that the reported figure
@@ -11,7 +12,8 @@ never comes from the half it was chosen on. Prints one JSON object.
 
 What it does not fit, and why: XQuAD has no unanswerable questions and no dates, so the
 abstention thresholds and the date boost cannot be fitted on it; the query-translation
-weights need the LLM (0.8 s a question), which makes a sweep over 492 questions an hour.
+weights (the rendering's own, rag.query_translation) would need a sweep per weight with the
+LLM's renderings held fixed; only the English side's lexical weight is swept with ``--llm``.
 """
 
 from __future__ import annotations
@@ -29,16 +31,29 @@ GRID = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def measure(rag, items, lang: str, weight: float) -> dict:
     """R@1 and MRR of ``lang`` questions with the lexical weight at full coverage set to
-    ``weight``. The module's table is the one place the retriever reads it from; the
-    script sets it for the run and restores it."""
-    kept = retrieve.LEXICAL_WEIGHT[lang]
-    retrieve.LEXICAL_WEIGHT[lang] = weight
+    ``weight``: ``LEXICAL_WEIGHT[lang]``, or ``LEXICAL_WEIGHT_RENDERED`` for English with
+    an LLM. The module is the one place the retriever reads them from; the script sets
+    the value for the run and restores it."""
+    kept = current_weight(rag, lang)
+    set_weight(rag, lang, weight)
     try:
         result = evaluate_xquad(rag, items, langs=(lang,), answers=False)
     finally:
-        retrieve.LEXICAL_WEIGHT[lang] = kept
+        set_weight(rag, lang, kept)
     overall = result["configs"]["hybrid"]["overall"]
     return {"R@1": overall["R@1"], "MRR": overall["MRR"], "n": overall["n"]}
+
+
+def current_weight(rag, lang: str) -> float:
+    rendered = rag.chat_model is not None and lang == "en"
+    return retrieve.LEXICAL_WEIGHT_RENDERED if rendered else retrieve.LEXICAL_WEIGHT[lang]
+
+
+def set_weight(rag, lang: str, weight: float) -> None:
+    if rag.chat_model is not None and lang == "en":
+        retrieve.LEXICAL_WEIGHT_RENDERED = weight
+    else:
+        retrieve.LEXICAL_WEIGHT[lang] = weight
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,20 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", default="en,vi,vi-nodiac", help="languages to fit, comma-separated")
     parser.add_argument("--grid", default=",".join(map(str, GRID)), help="weights to try, comma-separated")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--llm", default="", help="sweep with query translation by this LLM (rag.read.llm spec); "
+                        "renderings are cached, so each question is translated once for the whole sweep")
     parser.add_argument("--json", action="store_true", help="print JSON only (progress goes to stderr)")
     args = parser.parse_args(argv)
     grid = [float(w) for w in args.grid.split(",")]
     docs, items = load_xquad(args.xquad)
     rag = open_xquad_index(docs, cache_dir_for(args.cache_dir, configured_spec() or DEFAULT_EMBEDDER, args.xquad, None))
+    if args.llm:
+        rag.use_llm(args.llm)
     calibration, report = select_split(items, "calibration"), select_split(items, "report")
-    out: dict = {"grid": grid, "languages": {}}
+    out: dict = {"grid": grid, "llm": args.llm or None, "languages": {}}
     for lang in args.queries.split(","):
         sweep = {}
         for weight in grid:
             sweep[weight] = measure(rag, calibration, lang, weight)
             print(f"{lang} {weight}: calibration R@1 {sweep[weight]['R@1']}", file=sys.stderr)
         chosen = max(grid, key=lambda w: (sweep[w]["R@1"], sweep[w]["MRR"], -w))
-        current = retrieve.LEXICAL_WEIGHT[lang]
+        current = current_weight(rag, lang)
         out["languages"][lang] = {
             "calibration": {str(w): r for w, r in sweep.items()},
             "chosen": chosen,
