@@ -263,8 +263,8 @@ class RAG:
         if shape is not None and mode in (None, "extractive", "translate"):
             # Timelines, changes between dates, comparisons: one retrieval per period or counterpart.
             return TimelineReader(self.store, self.embedder, self.retriever, chat_model, llm_spec).answer(question, shape, k, filters)
-        vector = self.embedder.embed_queries([question])[0]
         analysis = self.retriever.analyse(question, options.pop("lexical_weight", None))
+        vector = self.retriever.query_vector(question, analysis)
         hits = self.retriever.search(
             question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis,
             rendering=self._rendering(question, chat_model), **options

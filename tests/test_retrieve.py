@@ -116,3 +116,19 @@ def test_a_caption_is_weighed_down_by_the_caption_penalty(seed_rag, monkeypatch)
         assert lost == pytest.approx(penalty if chunk_id in captions else 0.0, abs=1e-5), chunk_id
     ranked = list(weighed)
     assert all(weighed[a].score >= weighed[b].score for a, b in zip(ranked, ranked[1:])), "ranked by the weighed score"
+
+
+def test_a_question_without_diacritics_is_embedded_with_them_restored(seed_rag):
+    question = "co bao nhieu luu hoc sinh viet nam tai nhat ban"
+    typed = "Có bao nhiêu lưu học sinh Việt Nam tại Nhật Bản?"
+    analysis = seed_rag.retriever.analyse(question)
+    vector = seed_rag.retriever.query_vector(question, analysis)
+    assert analysis.restored == "có bao nhiêu lưu học sinh việt nam tại nhật bản"
+    with_marks, without = seed_rag.embedder.embed_queries([typed, question])
+    assert float(vector @ with_marks) > 0.95 > float(without @ with_marks)
+    # Dense search alone now finds what the question typed with its marks finds.
+    assert seed_rag.search(question, k=1, mode="dense")[0].chunk.chunk_id == seed_rag.search(typed, k=1, mode="dense")[0].chunk.chunk_id
+    for other in (typed, "How many Vietnamese students are in Japan?"):
+        analysis = seed_rag.retriever.analyse(other)
+        seed_rag.retriever.query_vector(other, analysis)
+        assert analysis.restored is None

@@ -1,7 +1,8 @@
-"""Folding, language detection, sentence splitting."""
+"""Folding, language detection, sentence splitting, restoring diacritics."""
 
 from __future__ import annotations
 
+from rag.diacritics import restore
 from rag.text import detect_language, fold, split_sentences
 
 
@@ -56,3 +57,21 @@ def test_abbreviations_and_lowercase_do_not_end_sentences():
     text = "Tại TP.HCM, ông A phát biểu. PGS.TS. Nguyễn Văn B nói. Ngày 5.ông ấy đi."
     expected = ["Tại TP.HCM, ông A phát biểu.", "PGS.TS. Nguyễn Văn B nói.", "Ngày 5.ông ấy đi."]
     assert [text[s:e] for s, e in split_sentences(text)] == expected
+
+
+def test_diacritics_are_restored_from_the_passages():
+    passages = ["Hai bên nhất trí thúc đẩy hợp tác quốc phòng.", "Chúng tôi ký kết văn kiện chung với Liên bang Nga."]
+    assert restore("hop tac quoc phong", passages) == "hợp tác quốc phòng"
+    # Case, punctuation and words the passages lack are kept as typed.
+    assert restore("Lien bang Nga ky ket gi tren Zorba?", passages) == "Liên bang Nga ký kết gì tren Zorba?"
+    # Word pairs choose between readings of one folded syllable.
+    assert restore("van kien chung", passages) == "văn kiện chung"
+    assert restore("chung toi", passages) == "chúng tôi"
+    assert restore("", passages) == "" and restore("?!", []) == "?!"
+
+
+def test_question_phrases_and_numbers_steer_the_restoring():
+    storm = ["Cơn bão số 3 gây thiệt hại, bão nhiều ngày.", "Việt Nam và Nam Phi, Nam Định. Năm 2021 có mưa lớn."]
+    # Passages rarely ask questions: "bão nhiều" is in the passages, "bao nhiêu" is a
+    # question phrase; the year pair is learnt from "Năm 2021" for any number.
+    assert restore("co bao nhieu con bao nam 2013", storm) == "có bao nhiêu cơn bão năm 2013"
