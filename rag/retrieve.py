@@ -146,6 +146,7 @@ class Retriever:
             return vector
         terms = selective_terms(analysis.tokens, analysis.term_counts, self.store.size())
         # The store's dense list comes along with the lexical one; only the latter is read.
+        # No filters: spellings are the corpus's, whichever articles the search may use.
         found = self.store.candidates(Query(vector, terms, RESTORE_PASSAGES)) if terms else []
         best = sorted((c for c in found if c.lexical > 0), key=lambda c: -c.lexical)[:RESTORE_PASSAGES]
         chunks = self.store.chunks([c.key for c in best])
