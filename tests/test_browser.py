@@ -27,6 +27,13 @@ SCREENSHOT = ROOT / "reports" / "screenshots" / "chat.png"
 pytestmark = pytest.mark.browser
 
 
+def _rects(driver, elements: list) -> list[dict]:
+    """The elements' bounding boxes, all read in one script, so at one scroll position."""
+    return driver.execute_script(
+        "return Array.from(arguments).map(e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; });", *elements)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -216,14 +223,17 @@ def test_timeline_answer_reads_at_desktop_and_phone_width(server, driver, tmp_pa
     assert [d.get_attribute("data-date") for d in dates] == ["2021", "2024"]
     points = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-points")
     assert [p.get_attribute("data-period") for p in points] == ["2021", "2024"]
-    # Desktop: the date is left of its points, on the same row (its top within their block).
-    assert dates[0].rect["x"] + dates[0].rect["width"] <= points[0].rect["x"] + 1
-    assert points[0].rect["y"] - 60 <= dates[0].rect["y"] < points[0].rect["y"] + points[0].rect["height"]
-    # Each period's cards follow its points: 2021's cite the 2021 article, before 2024's date.
     cards = driver.find_elements(By.CSS_SELECTOR, ".qa-card")
-    first_2024 = dates[1].rect["y"]
-    assert {c.get_attribute("data-doc-id") for c in cards if c.rect["y"] < first_2024} == {RUSSIA_DOC}
-    assert {c.get_attribute("data-doc-id") for c in cards if c.rect["y"] > first_2024} == {RUSSIA_2024}
+    # Desktop: the date is left of its points, on the same row (its top within their block).
+    # Positions are read in one script: the chat scrolls itself while cards render, and
+    # rects read one call apart can come from two scroll positions.
+    date, point, first_2024, *card_rects = _rects(driver, [dates[0], points[0], dates[1], *cards])
+    assert date["x"] + date["width"] <= point["x"] + 1
+    assert point["y"] - 60 <= date["y"] < point["y"] + point["height"]
+    # Each period's cards follow its points: 2021's cite the 2021 article, before 2024's date.
+    docs = [c.get_attribute("data-doc-id") for c in cards]
+    assert {d for d, r in zip(docs, card_rects) if r["y"] < first_2024["y"]} == {RUSSIA_DOC}
+    assert {d for d, r in zip(docs, card_rects) if r["y"] > first_2024["y"]} == {RUSSIA_2024}
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
 
     driver.set_window_size(1400, 1900)
@@ -243,9 +253,10 @@ def test_timeline_answer_reads_at_desktop_and_phone_width(server, driver, tmp_pa
     assert width <= 420 and overflow <= 1, f"the page scrolls sideways by {overflow} px at {width} px"
     dates = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-date")
     points = driver.find_elements(By.CSS_SELECTOR, ".qa-tl-points")
-    assert dates[0].rect["y"] + dates[0].rect["height"] <= points[0].rect["y"] + 1, "at phone width the date sits above its points"
-    for element in points + driver.find_elements(By.CSS_SELECTOR, ".qa-card"):
-        assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width + 1
+    date, point, *others = _rects(driver, [dates[0], *points, *driver.find_elements(By.CSS_SELECTOR, ".qa-card")])
+    assert date["y"] + date["height"] <= point["y"] + 1, "at phone width the date sits above its points"
+    for rect in [point, *others]:
+        assert rect["x"] >= 0 and rect["x"] + rect["width"] <= width + 1
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", driver.find_element(By.CSS_SELECTOR, ".qa-question"))
     time.sleep(0.5)
     shot = tmp_path / "timeline-phone.png"
