@@ -159,7 +159,8 @@ class Retriever:
     def _with_rendering(self, vector: np.ndarray, analysis: QueryAnalysis, rendering: Rendering,
                         lexical_weight: float | None) -> tuple[np.ndarray, QueryAnalysis]:
         """The query vector and analysis of an English question joined with its Vietnamese
-        rendering's: the sum of both vectors (so dense scores are the sum of both cosines),
+        rendering's: its vector plus the rendering's times the rendering's weight (so dense
+        scores are the same weighted sum of both cosines),
         both sets of lexical terms, and the larger of two lexical weights: the English
         question's at ``LEXICAL_WEIGHT_RENDERED``, and the one the rendering earns as a
         Vietnamese question, scaled by its weight. The dates stay the question's own."""

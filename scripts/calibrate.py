@@ -57,7 +57,7 @@ def current_weight(rag, lang: str, knob: str) -> float:
 
 def set_weight(rag, lang: str, knob: str, weight: float) -> None:
     if knob == "rendering":
-        query_translation.WEIGHT, query_translation.DOUBTFUL_WEIGHT = weight, weight / 2
+        query_translation.WEIGHT = weight
     elif rag.chat_model is not None and lang == "en":
         retrieve.LEXICAL_WEIGHT_RENDERED = weight
     else:

@@ -4,7 +4,7 @@ that writes renderings is tested in tests/test_llm.py; here the rendering is giv
 
 from __future__ import annotations
 
-from rag.query_translation import DOUBTFUL_WEIGHT, Rendering, changed_facts
+from rag.query_translation import DOUBTFUL_SHARE, WEIGHT, Rendering, changed_facts
 
 RUSSIA_2021 = "2984af66f89cc659"
 
@@ -29,7 +29,7 @@ def test_the_rendering_joins_the_english_question_in_retrieval(seed_rag):
     assert joined[0].chunk.doc_id == RUSSIA_2021, [h.chunk.doc_id for h in joined]
     assert [h.chunk.chunk_id for h in joined] != [h.chunk.chunk_id for h in plain]
     # A doubtful rendering still counts, at half the weight: the ranking moves less.
-    half = seed_rag.retriever.search(question, k=5, rendering=Rendering(rendering.text, DOUBTFUL_WEIGHT))
+    half = seed_rag.retriever.search(question, k=5, rendering=Rendering(rendering.text, WEIGHT * DOUBTFUL_SHARE))
     assert half[0].chunk.doc_id == RUSSIA_2021
 
 
