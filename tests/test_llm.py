@@ -192,9 +192,9 @@ class _CountingModel:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
-    def stream(self, messages):
+    def stream(self, messages, **options):
         self.calls += 1
-        return self.model.stream(messages)
+        return self.model.stream(messages, **options)
 
 
 def test_an_english_query_is_also_searched_in_vietnamese(llm_rag):
@@ -208,3 +208,16 @@ def test_an_english_query_is_also_searched_in_vietnamese(llm_rag):
     again = render_question(counting, "Which contest did Vietnam host for the first time in 2021?")
     assert first == again and counting.calls == 1  # a repeated question costs no LLM call
     assert render_question(counting, "Có bao nhiêu lưu học sinh?") is not None  # the caller decides the language
+
+
+def test_a_rendering_translates_the_question_and_does_not_answer_it(llm_rag):
+    """With a bare "translate" instruction the model answered these instead: "Tesla đã qua
+    đời vào năm 2019.", a date for the patents, "… là John D. Rockefeller." An invented
+    year halves the rendering's weight and an answer searches for the wrong thing."""
+    from rag.query_translation import changed_facts, render_question
+
+    for question in ("What year did Tesla die?", "When were Tesla's patents restored?",
+                     "Who first sent radio waves across the Atlantic?"):
+        rendering = render_question(llm_rag.chat_model, question)
+        assert rendering is not None and rendering.text.endswith("?"), (question, rendering)
+        assert not changed_facts(question, rendering.text), (question, rendering.text)

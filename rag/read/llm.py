@@ -77,21 +77,23 @@ def load_chat_model(spec: str):
     )
 
 
-# Short and plain: measured on the question set, a longer prompt with formatting rules
-# made the 1.5B model loop on long sentences (76 s for one) and drop more facts.
-TRANSLATE_PROMPT = "Translate the {source} text into {target}. Translate every phrase; keep all names, numbers and dates exactly."
+def translate(chat_model, text: str, instruction: str, examples: tuple[tuple[str, str], ...] = (),
+              on_token: Token | None = None, **options) -> str | None:
+    """``text`` translated as ``instruction`` says, after the worked ``examples`` (source,
+    translation) shown as earlier turns; None for an empty reply. ``options``
+    (``max_tokens``) go to the model's call."""
+    messages = [("system", instruction)]
+    for source, target in examples:
+        messages += [("human", source), ("ai", target)]
+    messages.append(("human", text))
+    return " ".join(stream(chat_model, messages, on_token, **options).split()) or None
 
 
-def translate(chat_model, text: str, source: str, target: str, on_token: Token | None = None) -> str | None:
-    """``text`` in ``target`` (language names in English), or None for an empty reply."""
-    reply = stream(chat_model, [("system", TRANSLATE_PROMPT.format(source=source, target=target)), ("human", text)], on_token)
-    return " ".join(reply.split()) or None
-
-
-def stream(chat_model, messages: list[tuple[str, str]], on_token: Token | None = None) -> str:
-    """The model's reply to ``messages``, each piece passed to ``on_token`` as it comes."""
+def stream(chat_model, messages: list[tuple[str, str]], on_token: Token | None = None, **options) -> str:
+    """The model's reply to ``messages``, each piece passed to ``on_token`` as it comes;
+    ``options`` (``max_tokens``) go to the model's call."""
     parts = []
-    for chunk in chat_model.stream(messages):
+    for chunk in chat_model.stream(messages, **options):
         token = chunk.content if isinstance(chunk.content, str) else ""
         parts.append(token)
         if on_token and token:
