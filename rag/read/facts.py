@@ -64,8 +64,6 @@ _COUNTRY_NAMES: dict[str, set[str]] = {}
 for _english in _PLACES:
     for _phrase in GLOSSARY[_english]:
         _COUNTRY_NAMES.setdefault(fold(_phrase), set()).add(_english)
-# The same places, as spelled in Vietnamese text -> their English name: "Liên bang Nga" -> "Russia".
-PLACE_NAMES = {phrase: english.capitalize() for english in _PLACES for phrase in GLOSSARY[english]}
 
 
 def _month(name: str) -> int:
