@@ -4,9 +4,9 @@ The small encoder crosses languages worst: XQuAD en->vi R@1 0.79 against 0.95 vi
 (README "XQuAD"). With an LLM configured, an English question is also translated into
 Vietnamese (about 1.9 s for a news question with the local 1.5B model on 2 cores; cached, so
 a repeated question costs nothing) and retrieval uses both (rag.retrieve): the dense side
-searches with the English query vector plus ``WEIGHT`` times the rendering's, which ranks chunks exactly as the same
-sum of the two cosines does, and the lexical side also matches the translation's folded
-tokens. A translation that lost a number, a date or a name of the question, or added one,
+searches with the English query vector plus ``WEIGHT`` times the rendering's, which ranks
+chunks exactly as the same sum of the two cosines does, and the lexical side also matches
+the translation's folded tokens. A translation that lost a number, a date or a name of the question, or added one,
 is probably another question ("Which famous Indian practiced civil disobedience?" became
 one about Vietnamese history): it gets half the weight. Without an LLM nothing changes.
 """

@@ -86,4 +86,3 @@ def translate_quote(chat_model, sentence: AnswerSentence, published: str | None,
 def _english_numbers(text: str) -> str:
     text = _GROUPED.sub(lambda m: m[0].replace(".", ","), text)
     return _DECIMAL.sub(lambda m: m[0] if len(m[2]) == 3 else f"{m[1]}.{m[2]}", text)
-
