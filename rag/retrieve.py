@@ -98,6 +98,10 @@ class QueryAnalysis:
     term_counts: dict[str, int] = field(default_factory=dict)
     # A question without diacritics with its marks put back (Retriever.query_vector).
     restored: str | None = None
+    # An English question's Vietnamese rendering by the LLM, joined in (Retriever.with_rendering),
+    # and the question's own vector from before: the gate's cosine is calibrated on it.
+    rendering: str | None = None
+    own_vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def selective_terms(terms: list[str], counts: dict[str, int], chunks: int) -> list[str]:
@@ -158,21 +162,22 @@ class Retriever:
         analysis.restored = restored
         return self.embedder.embed_queries([restored])[0]
 
-    def _with_rendering(self, vector: np.ndarray, analysis: QueryAnalysis, rendering: Rendering,
+    def with_rendering(self, vector: np.ndarray, analysis: QueryAnalysis, rendering: Rendering,
                         lexical_weight: float | None) -> tuple[np.ndarray, QueryAnalysis]:
         """The query vector and analysis of an English question joined with its Vietnamese
         rendering's: its vector plus the rendering's times the rendering's weight (so dense
         scores are the same weighted sum of both cosines),
         both sets of lexical terms, and the larger of two lexical weights: the English
         question's at ``LEXICAL_WEIGHT_RENDERED``, and the one the rendering earns as a
-        Vietnamese question, scaled by its weight. The dates stay the question's own."""
+        Vietnamese question, scaled by its weight. The dates stay the question's own.
+        The reader reads the question the same way (RAG.ask)."""
         other = self.analyse(rendering.text, lexical_weight)
         joined = _unit(vector + rendering.weight * self.embedder.embed_queries([rendering.text])[0]).astype(np.float32)
         weight = analysis.lexical_weight if lexical_weight is not None else max(
             LEXICAL_WEIGHT_RENDERED * analysis.coverage, rendering.weight * other.lexical_weight)
         return joined, replace(
             analysis, tokens=list(dict.fromkeys(analysis.tokens + other.tokens)), lexical_weight=weight,
-            term_counts={**other.term_counts, **analysis.term_counts},
+            term_counts={**other.term_counts, **analysis.term_counts}, rendering=rendering.text, own_vector=vector,
         )
 
     def search(
@@ -196,7 +201,7 @@ class Retriever:
         if query_vector is None:
             query_vector = self.query_vector(query, analysis)
         if rendering is not None:
-            query_vector, analysis = self._with_rendering(query_vector, analysis, rendering, lexical_weight)
+            query_vector, analysis = self.with_rendering(query_vector, analysis, rendering, lexical_weight)
         dates = analysis.dates if use_dates else []
         terms = selective_terms(analysis.tokens, analysis.term_counts, self.store.size()) if mode != "dense" else []
         candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))

@@ -99,3 +99,27 @@ def test_a_fact_only_a_caption_holds_is_found_and_cited_as_a_caption(seed_rag, q
     cited = [c for c in answer.citations if "“4 không”" in c.quote]
     assert cited and cited[0].doc_id == "2fda3e61c4dbe223" and cited[0].caption
     assert all(not c.caption for c in answer.citations if "“4 không”" not in c.quote)
+
+
+def test_an_english_question_s_rendering_chooses_sentences_and_the_gate_reads_its_own_cosine(seed_rag):
+    """With an LLM's Vietnamese rendering joined in (here written by hand), the reader
+    scores sentences with it as retrieval does, while the gate's cosine stays the
+    question's own, the one its English threshold is calibrated on."""
+    from rag.query_translation import Rendering
+    from rag.read.extractive import ExtractiveReader
+
+    question = "How many Vietnamese students are there in Japan?"
+    retriever = seed_rag.retriever
+    analysis = retriever.analyse(question)
+    own = retriever.query_vector(question, analysis)
+    vector, rendered = retriever.with_rendering(own, analysis, Rendering("Có bao nhiêu sinh viên Việt Nam ở Nhật Bản?", 1.0), None)
+    assert rendered.rendering and rendered.own_vector is own and analysis.own_vector is None
+    hits = retriever.search(question, k=15, query_vector=vector, analysis=rendered)
+    reader = ExtractiveReader(seed_rag.store, seed_rag.embedder)
+    with_rendering, alone = reader.answer(question, rendered, hits, vector), reader.answer(question, analysis, hits, own)
+    assert "51.000" in with_rendering.answer
+    assert with_rendering.evidence["cosine"] == pytest.approx(alone.evidence["cosine"])
+    # Sentences are ranked by the joined vector: the scores differ from the question's own.
+    selected = {c.span: c.score for c in reader.select(question, rendered, hits, vector).verdict.usable}
+    plain = {c.span: c.score for c in reader.select(question, analysis, hits, own).verdict.usable}
+    assert any(abs(selected[span] - plain[span]) > 1e-3 for span in selected.keys() & plain.keys())

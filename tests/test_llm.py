@@ -221,3 +221,11 @@ def test_a_rendering_translates_the_question_and_does_not_answer_it(llm_rag):
         rendering = render_question(llm_rag.chat_model, question)
         assert rendering is not None and rendering.text.endswith("?"), (question, rendering)
         assert not changed_facts(question, rendering.text), (question, rendering.text)
+
+
+def test_an_english_question_s_sentences_are_chosen_with_its_rendering(llm_rag):
+    """The reader scores sentences with the rendering joined in, as retrieval scores
+    passages. With the English vector alone it quoted a sentence that only says that
+    agreements were signed ("Hai bên đã ký kết nhiều văn kiện hợp tác …")."""
+    answer = llm_rag.ask("What labour agreements have Vietnam and Japan signed?", mode="extractive")
+    assert "thực tập sinh kỹ năng" in answer.answer and "điều dưỡng" in answer.answer, answer.answer
