@@ -169,8 +169,12 @@ def test_eval_xquad_small(tmp_path, capsys):
             _check_unit_interval(summary)
     assert metrics["configs"]["hybrid"]["overall"]["R@10"] > 0.5  # 6 paragraphs: hard to miss
     answers = metrics["answers"]["overall"]
-    assert set(answers) >= {"exact_match", "f1", "answer_in_sentence"}
+    assert set(answers) >= {"exact_match", "f1", "answer_in_sentence", "abstention_precision", "abstention_recall"}
     _check_unit_interval(answers)
+    # Each question is also asked without its paragraph: a near-miss to decline.
+    declined = [q["abstained_without_paragraph"] for q in metrics["questions"]]
+    assert set(declined) <= {True, False} and len(declined) == 40
+    assert answers["abstention_recall"] == pytest.approx(sum(declined) / 40, abs=1e-3)
     row = metrics["questions"][0]
     assert row["gold_docs"][0].startswith("xq-") and row["retrieved"]
     report = latest_report(tmp_path / "reports")

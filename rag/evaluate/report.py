@@ -11,7 +11,8 @@ metrics.json (both kinds of run; ``meta.kind`` is "questions" or "xquad")::
                                                  citation_precision citation_coverage language_match translations_kept
                                                  wrong_year_citations (a count) wrong_year_rate
                                                  whole_sentence_quotes n n_year_citations ...
-                                                 xquad: exact_match f1 answer_in_sentence abstention_rate ...
+                                                 xquad: exact_match f1 answer_in_sentence abstention_rate
+                                                 abstention_precision abstention_recall (near-misses) ...
     latency_ms                                   retrieval_p50 retrieval_p95 answer_p50 answer_p95
     questions[]                                  id question lang unanswerable gold_docs
                                                  first_relevant_rank.<config> correct abstained answer
@@ -24,7 +25,8 @@ metrics.json (both kinds of run; ``meta.kind`` is "questions" or "xquad")::
 A figure with nothing to divide by (abstention precision when nothing was abstained) is
 null. For an unanswerable question ``correct`` means the system abstained; for XQuAD it
 means the gold answer is in the answer sentence and ``first_relevant_rank`` is the rank
-of the gold paragraph among the retrieved documents.
+of the gold paragraph among the retrieved documents; ``abstained_without_paragraph`` is
+whether the question, asked again with its paragraph filtered out, was declined.
 
 Plots are drawn on ``matplotlib.figure.Figure`` (the Agg canvas), never through pyplot,
 so writing a report from the UI's threads touches no global backend state.
@@ -51,8 +53,8 @@ METRIC_HELP: dict[str, str] = {
     "MRR": "mean 1 / rank of the first relevant passage (0 if none)",
     "nDCG@10": "order of the first 10 passages: relevant ones high scores more",
     "accuracy": "answerable questions answered with every expected fact",
-    "abstention_precision": "declined questions that truly have no answer",
-    "abstention_recall": "questions with no answer that were declined",
+    "abstention_precision": "declined questions that truly have no answer (XQuAD: asked without their paragraph)",
+    "abstention_recall": "questions with no answer that were declined (XQuAD: asked without their paragraph)",
     "citation_precision": "citations (answerable questions) to a relevant passage",
     "citation_coverage": "correct answers with at least one relevant citation",
     "unsupported_rate": "answer sentences no passage supports (generated answers)",

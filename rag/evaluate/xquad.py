@@ -14,6 +14,11 @@ Answers are extractive sentences, so SQuAD exact match is near zero by construct
 F1 says how much of the sentence is the answer, and "answer in sentence" (the
 normalised gold answer occurs in the answer) says whether the right sentence was found.
 
+XQuAD has no unanswerable questions, so each question is also asked with its paragraph
+filtered out (``ask_without_paragraph``): the rest of its article stays, on the same
+topic, without the answer, a near-miss the system should decline. Abstention precision
+and recall count those against the same questions asked with the paragraph in.
+
 The index is cached under ``<cache>/<embedder>-<hash>/``, the hash covering the
 chunking constants, the index format, the dataset file and ``max_paragraphs``, so a
 change to any of them builds a new one. It is built in batches and saved after each,
@@ -47,7 +52,8 @@ from rag.evaluate.questions import (
 )
 from rag.load import LoadError, RawDocument
 from rag.pipeline import RAG
-from rag.store import DEFAULT_STORE
+from rag.read import Answer
+from rag.store import DEFAULT_STORE, Filters
 from rag.store.local import FORMAT_VERSION
 from rag.text import fold
 
@@ -181,6 +187,7 @@ def evaluate_xquad(
     if not items:
         raise ValueError("no XQuAD questions to evaluate")
     jobs = [(item, lang) for lang in langs for item in items if lang in item.questions]
+    doc_ids = {a.doc_id for a in rag.articles()}
     started = time.time()
     rag.search(jobs[0][0].questions[jobs[0][1]], k=PASSAGES)  # warm-up, untimed
     if answers:
@@ -189,7 +196,7 @@ def evaluate_xquad(
     if progress:
         progress(0, len(jobs))
     for done, (item, lang) in enumerate(jobs, 1):
-        rows.append(_evaluate_one(rag, item, lang, configs, primary, answers))
+        rows.append(_evaluate_one(rag, item, lang, configs, primary, answers, doc_ids))
         if progress:
             progress(done, len(jobs))
     result = {
@@ -214,15 +221,22 @@ def evaluate_xquad(
     return round_floats(result)
 
 
-def _evaluate_one(rag: RAG, item: XQuADItem, lang: str, configs: Sequence[str], primary: str, answers: bool) -> dict:
+def ask_without_paragraph(rag: RAG, item: XQuADItem, question: str, doc_ids: set[str], **options) -> Answer:
+    """``question`` asked over every paragraph but its own (``doc_ids``: all of them);
+    ``options`` go to ``RAG.ask``."""
+    return rag.ask(question, filters=Filters(doc_ids=doc_ids - {item.doc_id}), **options)
+
+
+def _evaluate_one(rag: RAG, item: XQuADItem, lang: str, configs: Sequence[str], primary: str, answers: bool,
+                  doc_ids: set[str]) -> dict:
     question = item.questions[lang]
     row: dict = {"item": item, "lang": lang, "question": question, "n_relevant": 1, "ranking": {}, "answer_ms": None}
     for name in configs:
         started = time.perf_counter()
         hits = rag.search(question, k=PASSAGES, **CONFIGS[name])
         elapsed = (time.perf_counter() - started) * 1000
-        doc_ids = list(dict.fromkeys(h.chunk.doc_id for h in hits))
-        row["ranking"][name] = [d == item.doc_id for d in doc_ids]
+        ranked = list(dict.fromkeys(h.chunk.doc_id for h in hits))
+        row["ranking"][name] = [d == item.doc_id for d in ranked]
         if name == primary:
             row["retrieval_ms"] = elapsed
             row["retrieved"] = [
@@ -230,7 +244,8 @@ def _evaluate_one(rag: RAG, item: XQuADItem, lang: str, configs: Sequence[str], 
                  "text": _shorten(h.chunk.text), "relevant": h.chunk.doc_id == item.doc_id}
                 for h in hits[:SHOWN_PASSAGES]
             ]
-    row.update(answer="", abstained=None, citations=[], citation_relevant=[], exact_match=None, f1=None, answer_in_sentence=None)
+    row.update(answer="", abstained=None, citations=[], citation_relevant=[], exact_match=None, f1=None, answer_in_sentence=None,
+               abstained_without_paragraph=None)
     if answers:
         started = time.perf_counter()
         answer = rag.ask(question)
@@ -244,6 +259,7 @@ def _evaluate_one(rag: RAG, item: XQuADItem, lang: str, configs: Sequence[str], 
             exact_match=m.exact_match(text, item.answers),
             f1=m.f1_score(text, item.answers),
             answer_in_sentence=m.answer_in_text(text, item.answers),
+            abstained_without_paragraph=ask_without_paragraph(rag, item, question, doc_ids).abstained,
         )
     return row
 
@@ -254,12 +270,17 @@ def _shorten(text: str) -> str:
 
 def answer_summary(rows: Sequence[dict]) -> dict:
     citations = [flag for r in rows for flag in r["citation_relevant"]]
+    declined = sum(bool(r["abstained_without_paragraph"]) for r in rows)  # right
+    wrongly = sum(bool(r["abstained"]) for r in rows)  # the paragraph was there
     return {
         "exact_match": m.mean(r["exact_match"] for r in rows),
         "f1": m.mean(r["f1"] for r in rows),
         "answer_in_sentence": m.mean(r["answer_in_sentence"] for r in rows),
         "abstention_rate": m.mean(float(r["abstained"]) for r in rows if r["abstained"] is not None),
         "citation_precision": m.ratio(sum(citations), len(citations)),
+        # Near-misses (the question without its paragraph) against the questions as asked.
+        "abstention_precision": m.ratio(declined, declined + wrongly),
+        "abstention_recall": m.ratio(declined, sum(r["abstained_without_paragraph"] is not None for r in rows)),
         "n": len(rows),
     }
 
@@ -276,6 +297,7 @@ def _public_row(row: dict) -> dict:
         "first_relevant_rank": {name: m.first_relevant_rank(flags) for name, flags in row["ranking"].items()},
         "correct": None if row["answer_in_sentence"] is None else bool(row["answer_in_sentence"]),
         "abstained": row["abstained"],
+        "abstained_without_paragraph": row["abstained_without_paragraph"],
         "answer": row["answer"],
         "exact_match": row["exact_match"],
         "f1": row["f1"],
