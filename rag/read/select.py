@@ -131,13 +131,14 @@ def candidates(analysis: QueryAnalysis, hits: list[Hit], query_vector: np.ndarra
     # joined in (``query_vector``), as passages were, which put the answer in the quote for
     # 0.439 of XQuAD's calibration-half English questions against 0.421 with the question
     # alone; the gate still reads the question's own cosine, the one it is calibrated on.
-    own_vector = analysis.own_vector if analysis.own_vector is not None else query_vector
     rows: dict[tuple[str, tuple[int, int]], list] = {}  # (doc, sentence) -> [hit, span, cosine, own cosine]
     for hit in hits:
         pieces, vectors = articles.sentences(hit.chunk)
         if not pieces:
             continue
-        for piece, cosine, own in zip(pieces, vectors @ query_vector, vectors @ own_vector):
+        cosines = vectors @ query_vector
+        owns = cosines if analysis.own_vector is None else vectors @ analysis.own_vector
+        for piece, cosine, own in zip(pieces, cosines, owns):
             span = articles.whole_sentence(hit.chunk.doc_id, piece)
             row = rows.setdefault((hit.chunk.doc_id, span), [hit, span, -1.0, -1.0])
             # Overlapping chunks share a sentence, and a long sentence has several pieces:
