@@ -263,13 +263,10 @@ class RAG:
         if shape is not None and mode in (None, "extractive", "translate"):
             # Timelines, changes between dates, comparisons: one retrieval per period or counterpart.
             return TimelineReader(self.store, self.embedder, self.retriever, chat_model, llm_spec).answer(question, shape, k, filters)
-        lexical_weight = options.pop("lexical_weight", None)
-        analysis = self.retriever.analyse(question, lexical_weight)
-        vector = self.retriever.query_vector(question, analysis)
+        # With an LLM rendering, the reader scores sentences as retrieval scores passages
+        # (rag.read.select).
         rendering = self._rendering(question, chat_model)
-        if rendering is not None:
-            # The reader scores sentences as retrieval scored passages (rag.read.select).
-            vector, analysis = self.retriever.with_rendering(vector, analysis, rendering, lexical_weight)
+        vector, analysis = self.retriever.prepare(question, options.pop("lexical_weight", None), rendering)
         hits = self.retriever.search(
             question, k=max(k, CANDIDATE_PASSAGES), filters=filters, query_vector=vector, analysis=analysis, **options
         )

@@ -162,6 +162,17 @@ class Retriever:
         analysis.restored = restored
         return self.embedder.embed_queries([restored])[0]
 
+    def prepare(self, query: str, lexical_weight: float | None = None,
+                rendering: Rendering | None = None) -> tuple[np.ndarray, QueryAnalysis]:
+        """The query vector and analysis that retrieval and the reader use: the query's
+        own, joined with its ``rendering`` (an English question's Vietnamese translation,
+        rag.query_translation) when there is one."""
+        analysis = self.analyse(query, lexical_weight)
+        vector = self.query_vector(query, analysis)
+        if rendering is None:
+            return vector, analysis
+        return self.with_rendering(vector, analysis, rendering, lexical_weight)
+
     def with_rendering(self, vector: np.ndarray, analysis: QueryAnalysis, rendering: Rendering,
                         lexical_weight: float | None) -> tuple[np.ndarray, QueryAnalysis]:
         """The query vector and analysis of an English question joined with its Vietnamese
@@ -193,15 +204,12 @@ class Retriever:
         rendering: Rendering | None = None,
     ) -> list[Hit]:
         """The top ``k`` chunks. ``query_vector`` and ``analysis`` may be passed in by a
-        caller that already computed them for the same query (``RAG.ask``); ``rendering``
-        is an English question's Vietnamese translation (rag.query_translation)."""
+        caller that already prepared them for the same query (``RAG.ask``); otherwise the
+        search prepares them, with ``rendering`` if given (``prepare``)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode '{mode}'; use one of {', '.join(MODES)}")
-        analysis = analysis or self.analyse(query, lexical_weight)
-        if query_vector is None:
-            query_vector = self.query_vector(query, analysis)
-        if rendering is not None:
-            query_vector, analysis = self.with_rendering(query_vector, analysis, rendering, lexical_weight)
+        if query_vector is None or analysis is None:
+            query_vector, analysis = self.prepare(query, lexical_weight, rendering)
         dates = analysis.dates if use_dates else []
         terms = selective_terms(analysis.tokens, analysis.term_counts, self.store.size()) if mode != "dense" else []
         candidates = self.store.candidates(Query(query_vector, terms, max(CANDIDATES, k), filters, dates))

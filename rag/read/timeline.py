@@ -264,8 +264,7 @@ class TimelineReader:
 
     # ------------------------------------------------------------ periods
     def _timeline(self, shape: Shape, filters: Filters | None, language: str) -> list[Period]:
-        analysis = self.retriever.analyse(shape.topic)
-        vector = self.retriever.query_vector(shape.topic, analysis)
+        vector, analysis = self.retriever.prepare(shape.topic)
         if shape.periods:
             return [self._period(shape, analysis, vector, p, filters, language) for p in shape.periods]
         # No year named: the periods are the dates of the articles whose sentences pass the gate.
@@ -316,8 +315,7 @@ class TimelineReader:
     def _side(self, question: str, entity: Entity, others: list[Entity], filters: Filters | None, language: str) -> Side:
         asked = entity_question(question, entity, others)
         asked = _topic(asked, fold(asked), "side")  # without "compare", "so sánh": words no article holds
-        analysis = self.retriever.analyse(asked)
-        vector = self.retriever.query_vector(asked, analysis)
+        vector, analysis = self.retriever.prepare(asked)
         hits = self.retriever.search(asked, k=CANDIDATE_PASSAGES, filters=filters, query_vector=vector, analysis=analysis)
         self.passages += hits
         selection = self.extractive.select(asked, analysis, hits, vector)
